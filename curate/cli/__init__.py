@@ -1,0 +1,1 @@
+"""The typer command-line app; it parses and prints, the library does the work."""

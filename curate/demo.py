@@ -1,0 +1,41 @@
+"""The built-in demo: the Fashion-MNIST test set (shipped in the package) through the pipeline."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+from curate.errors import InputError
+
+DEMO_DATA = Path(__file__).parent / "data" / "fashion_mnist_test.parquet"
+
+# Each stage reads the previous stage's output under DIR and writes DIR/<name>.
+# A stage is (name, function(out_dir: Path, log: Callable[[str], None]) -> Path).
+Stage = tuple[str, Callable[[Path, Callable[[str], None]], Path]]
+
+
+def _ingest(out_dir: Path, log: Callable[[str], None]) -> Path:
+    from curate.manifests.ingest import ingest
+
+    if not DEMO_DATA.exists():
+        raise InputError(f"{DEMO_DATA}: the demo data is missing from this install; reinstall curate-ml.")
+    return ingest(DEMO_DATA, out_dir / "ingested", overwrite=True).path
+
+
+def stages() -> list[Stage]:
+    """The demo's stages in order; later issues append embed, prune, label-issues."""
+    return [
+        ("ingested", _ingest),
+    ]
+
+
+def run_demo(out_dir: str | os.PathLike, *, log: Callable[[str], None] = print) -> dict[str, Path]:
+    """Run every demo stage into ``out_dir``; returns each stage's output path."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    results = {}
+    for name, fn in stages():
+        log(f"== {name}")
+        results[name] = fn(out, log)
+    return results

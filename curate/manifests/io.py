@@ -1,0 +1,285 @@
+"""Read and write manifests: one Parquet file or a directory of Parquet shards, streamed."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from curate.errors import InputError, ManifestError, OutputExistsError
+from curate.manifests import schema as S
+
+IN_PROGRESS = "_CURATE_IN_PROGRESS"
+SUCCESS = "_SUCCESS"
+DEFAULT_BATCH_ROWS = 65_536
+DEFAULT_SHARD_ROWS = 1_000_000
+ROW_GROUP_ROWS = 65_536
+
+
+def _is_data_file(p: Path) -> bool:
+    return p.suffix == ".parquet" and not p.name.startswith((".", "_"))
+
+
+class Manifest:
+    """A manifest on disk; reads stream record batches, so no step needs the whole table.
+
+    Parameters
+    ----------
+    path
+        A ``.parquet`` file or a directory of Parquet shards.
+    """
+
+    def __init__(self, path: str | os.PathLike) -> None:
+        self.path = Path(path)
+        if not self.path.exists():
+            raise InputError(f"{self.path}: no such file or directory; check the path.")
+        if self.path.is_dir():
+            if (self.path / IN_PROGRESS).exists():
+                raise ManifestError(
+                    f"{self.path}: incomplete manifest (the run that wrote it was interrupted). "
+                    "Rerun the step that writes it (it resumes), or pass --overwrite to start over."
+                )
+            self.files = sorted(p for p in self.path.rglob("*.parquet") if _is_data_file(p))
+            if not self.files:
+                raise ManifestError(f"{self.path}: directory holds no .parquet files.")
+        else:
+            self.files = [self.path]
+        try:
+            self._metas = [pq.read_metadata(f) for f in self.files]
+            self.schema: pa.Schema = pq.read_schema(self.files[0])
+        except (pa.ArrowInvalid, OSError) as exc:
+            raise ManifestError(f"{self.path}: not a readable Parquet manifest ({exc}).") from exc
+
+    @property
+    def num_rows(self) -> int:
+        """Rows over all shards, from Parquet footers (nothing is read)."""
+        return sum(m.num_rows for m in self._metas)
+
+    @property
+    def nbytes_on_disk(self) -> int:
+        return sum(f.stat().st_size for f in self.files)
+
+    @property
+    def class_names(self) -> list[str] | None:
+        return S.class_names(self.schema)
+
+    @property
+    def run_info(self) -> dict | None:
+        from curate.manifests.runinfo import read_run_json
+
+        return read_run_json(self.path)
+
+    def validate(self, *, required: Iterable[str] = (S.ID,), hint: str = "") -> Manifest:
+        """Check required columns and known column types; return self."""
+        S.validate_schema(self.schema, source=str(self.path), required=required, hint=hint)
+        return self
+
+    def iter_batches(
+        self, columns: list[str] | None = None, *, batch_size: int = DEFAULT_BATCH_ROWS
+    ) -> Iterator[pa.RecordBatch]:
+        """Yield record batches of at most ``batch_size`` rows, shard by shard."""
+        if columns is not None:
+            missing = [c for c in columns if c not in self.schema.names]
+            if missing:
+                raise ManifestError(
+                    f"{self.path}: no column(s) {missing}; it has {self.schema.names}."
+                )
+        for f in self.files:
+            pf = pq.ParquetFile(f)
+            for batch in pf.iter_batches(batch_size=batch_size, columns=columns):
+                yield batch
+
+    def read(self, columns: list[str] | None = None) -> pa.Table:
+        """Read the whole manifest (or some columns) into memory; for small manifests."""
+        batches = list(self.iter_batches(columns))
+        sch = self.schema if columns is None else pa.schema(
+            [self.schema.field(c) for c in columns], metadata=self.schema.metadata
+        )
+        if not batches:
+            return sch.empty_table()
+        return pa.Table.from_batches(batches).replace_schema_metadata(sch.metadata)
+
+
+def open_manifest(path: str | os.PathLike | Manifest) -> Manifest:
+    """Open a manifest (a no-op for an already open one)."""
+    return path if isinstance(path, Manifest) else Manifest(path)
+
+
+def prepare_output(out: str | os.PathLike, *, overwrite: bool = False, resume: bool = False) -> Path:
+    """Check an output path: refuse an existing one unless ``overwrite`` (or ``resume``)."""
+    out = Path(out)
+    if out.exists():
+        if resume and out.is_dir() and (out / IN_PROGRESS).exists():
+            return out
+        if not overwrite:
+            raise OutputExistsError(
+                f"{out}: output already exists; pass --overwrite to replace it"
+                + (" (or --resume to finish an interrupted run)." if out.is_dir() else ".")
+            )
+        if out.is_dir():
+            shutil.rmtree(out)
+        else:
+            out.unlink()
+    return out
+
+
+class ManifestWriter:
+    """Write a manifest atomically: shards go to temporary files and are renamed when whole.
+
+    ``out`` ending in ``.parquet`` writes one file; anything else writes a directory of
+    ``part-NNNNN.parquet`` shards. A directory carries ``_CURATE_IN_PROGRESS`` until
+    :meth:`close`, so an interrupted write never reads as a complete manifest, and finished
+    shards survive for ``resume``.
+    """
+
+    def __init__(
+        self,
+        out: str | os.PathLike,
+        *,
+        overwrite: bool = False,
+        resume: bool = False,
+        rows_per_shard: int = DEFAULT_SHARD_ROWS,
+        schema: pa.Schema | None = None,
+    ) -> None:
+        self.out = prepare_output(out, overwrite=overwrite, resume=resume)
+        self.single_file = self.out.suffix == ".parquet"
+        self.rows_per_shard = rows_per_shard
+        self.schema = schema
+        self.rows_written = 0
+        self._writer: pq.ParquetWriter | None = None
+        self._tmp: Path | None = None
+        self._shard_rows = 0
+        if self.single_file:
+            self.out.parent.mkdir(parents=True, exist_ok=True)
+            self._next_shard = 0
+        else:
+            self.out.mkdir(parents=True, exist_ok=True)
+            (self.out / IN_PROGRESS).touch()
+            for stale in self.out.glob(".*.tmp"):
+                stale.unlink()
+            done = self.completed_shards()
+            self._next_shard = max(done) + 1 if done else 0
+
+    # -- shard-level API (resumable steps) -------------------------------------------------
+    def shard_path(self, index: int) -> Path:
+        return self.out / f"part-{index:05d}.parquet"
+
+    def completed_shards(self) -> set[int]:
+        """Indices of shards already written whole (a rename is the completion marker)."""
+        if self.single_file:
+            return set()
+        return {int(p.stem.split("-")[1]) for p in self.out.glob("part-*.parquet")}
+
+    def write_shard(self, index: int, table: pa.Table | pa.RecordBatch) -> None:
+        """Write one whole shard atomically (temporary file, then rename)."""
+        if self.single_file:
+            raise ValueError("write_shard needs a directory output, not a .parquet file")
+        table = self._conform(table)
+        tmp = self.out / f".part-{index:05d}.parquet.tmp"
+        pq.write_table(table, tmp, row_group_size=ROW_GROUP_ROWS)
+        os.replace(tmp, self.shard_path(index))
+        self.rows_written += table.num_rows
+
+    # -- streaming API ---------------------------------------------------------------------
+    def write(self, data: pa.Table | pa.RecordBatch) -> None:
+        """Append rows; shards roll over every ``rows_per_shard`` rows."""
+        data = self._conform(data)
+        if isinstance(data, pa.RecordBatch):
+            data = pa.Table.from_batches([data])
+        offset = 0
+        while offset < data.num_rows:
+            if self._writer is None:
+                self._open_shard()
+            room = data.num_rows if self.single_file else self.rows_per_shard - self._shard_rows
+            piece = data.slice(offset, room)
+            self._writer.write_table(piece, row_group_size=ROW_GROUP_ROWS)
+            self._shard_rows += piece.num_rows
+            self.rows_written += piece.num_rows
+            offset += piece.num_rows
+            if not self.single_file and self._shard_rows >= self.rows_per_shard:
+                self._finish_shard()
+
+    def _conform(self, data: pa.Table | pa.RecordBatch) -> pa.Table | pa.RecordBatch:
+        if self.schema is None:
+            self.schema = data.schema
+        if data.schema.equals(self.schema, check_metadata=False):
+            return data
+        try:
+            return data.select(self.schema.names).cast(self.schema)
+        except (KeyError, pa.ArrowInvalid, ValueError) as exc:
+            raise ManifestError(
+                f"{self.out}: batch schema {data.schema} does not match the manifest's "
+                f"{self.schema}"
+            ) from exc
+
+    def _open_shard(self) -> None:
+        if self.single_file:
+            self._tmp = self.out.with_name(f".{self.out.name}.tmp")
+        else:
+            self._tmp = self.out / f".part-{self._next_shard:05d}.parquet.tmp"
+        self._writer = pq.ParquetWriter(self._tmp, self.schema)
+        self._shard_rows = 0
+
+    def _finish_shard(self) -> None:
+        assert self._writer is not None and self._tmp is not None
+        self._writer.close()
+        final = self.out if self.single_file else self.shard_path(self._next_shard)
+        os.replace(self._tmp, final)
+        self._writer, self._tmp = None, None
+        self._next_shard += 1
+
+    def close(self, run_info: dict | None = None) -> Path:
+        """Finish the last shard, write ``run.json`` and mark the manifest complete."""
+        if self._writer is None and self.rows_written == 0 and not self.completed_shards():
+            if self.schema is None:
+                raise ManifestError(f"{self.out}: nothing to write (the input has no rows).")
+            self._open_shard()  # an empty manifest still records its schema
+        if self._writer is not None:
+            self._finish_shard()
+        if run_info is not None:
+            from curate.manifests.runinfo import write_run_json
+
+            write_run_json(self.out, run_info)
+        if not self.single_file:
+            (self.out / IN_PROGRESS).unlink(missing_ok=True)
+        return self.out
+
+    def abort(self) -> None:
+        """Drop the open temporary shard; finished shards stay for a resume."""
+        if self._writer is not None:
+            self._writer.close()
+            if self._tmp is not None:
+                self._tmp.unlink(missing_ok=True)
+            self._writer, self._tmp = None, None
+
+    def __enter__(self) -> ManifestWriter:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is not None:
+            self.abort()
+
+
+def write_manifest(
+    data: pa.Table | Iterable[pa.RecordBatch | pa.Table],
+    out: str | os.PathLike,
+    *,
+    overwrite: bool = False,
+    run_info: dict | None = None,
+    schema: pa.Schema | None = None,
+    rows_per_shard: int = DEFAULT_SHARD_ROWS,
+) -> Path:
+    """Write a table or a stream of batches as a manifest; returns the output path."""
+    if isinstance(data, pa.Table):
+        schema = schema or data.schema
+        data = [data]
+    with ManifestWriter(
+        out, overwrite=overwrite, schema=schema, rows_per_shard=rows_per_shard
+    ) as w:
+        for part in data:
+            w.write(part)
+        return w.close(run_info)
