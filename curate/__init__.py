@@ -2,6 +2,6 @@
 
 __version__ = "0.1.0"
 
-from curate.manifests import Manifest, open_manifest, sql, write_manifest  # noqa: E402
+from curate.manifests import Manifest, open_manifest, sql, write_manifest
 
 __all__ = ["Manifest", "__version__", "open_manifest", "sql", "write_manifest"]

@@ -19,7 +19,9 @@ def _ingest(out_dir: Path, log: Callable[[str], None]) -> Path:
     from curate.manifests.ingest import ingest
 
     if not DEMO_DATA.exists():
-        raise InputError(f"{DEMO_DATA}: the demo data is missing from this install; reinstall curate-ml.")
+        raise InputError(
+            f"{DEMO_DATA}: the demo data is missing from this install; reinstall curate-ml."
+        )
     return ingest(DEMO_DATA, out_dir / "ingested", overwrite=True).path
 
 

@@ -23,9 +23,11 @@ def _select_list(m: Manifest) -> str:
     cols = []
     for field in m.schema:
         name = '"' + field.name.replace('"', '""') + '"'
-        dim = S.embedding_dim(field) if pa.types.is_list(field.type) or pa.types.is_fixed_size_list(
-            field.type
-        ) else None
+        dim = (
+            S.embedding_dim(field)
+            if pa.types.is_list(field.type) or pa.types.is_fixed_size_list(field.type)
+            else None
+        )
         value = getattr(field.type, "value_type", None)
         if dim and value is not None and pa.types.is_floating(value):
             cols.append(f"CAST({name} AS FLOAT[{dim}]) AS {name}")
@@ -49,7 +51,9 @@ def register(con: duckdb.DuckDBPyConnection, name: str, path: str | os.PathLike 
     )
 
 
-def connect(manifests: dict[str, str | os.PathLike | Manifest] | None = None) -> duckdb.DuckDBPyConnection:
+def connect(
+    manifests: dict[str, str | os.PathLike | Manifest] | None = None,
+) -> duckdb.DuckDBPyConnection:
     """A DuckDB connection with one view per manifest."""
     con = duckdb.connect()
     for name, path in (manifests or {}).items():

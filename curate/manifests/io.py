@@ -90,14 +90,15 @@ class Manifest:
                 )
         for f in self.files:
             pf = pq.ParquetFile(f)
-            for batch in pf.iter_batches(batch_size=batch_size, columns=columns):
-                yield batch
+            yield from pf.iter_batches(batch_size=batch_size, columns=columns)
 
     def read(self, columns: list[str] | None = None) -> pa.Table:
         """Read the whole manifest (or some columns) into memory; for small manifests."""
         batches = list(self.iter_batches(columns))
-        sch = self.schema if columns is None else pa.schema(
-            [self.schema.field(c) for c in columns], metadata=self.schema.metadata
+        sch = (
+            self.schema
+            if columns is None
+            else pa.schema([self.schema.field(c) for c in columns], metadata=self.schema.metadata)
         )
         if not batches:
             return sch.empty_table()
@@ -109,7 +110,9 @@ def open_manifest(path: str | os.PathLike | Manifest) -> Manifest:
     return path if isinstance(path, Manifest) else Manifest(path)
 
 
-def prepare_output(out: str | os.PathLike, *, overwrite: bool = False, resume: bool = False) -> Path:
+def prepare_output(
+    out: str | os.PathLike, *, overwrite: bool = False, resume: bool = False
+) -> Path:
     """Check an output path: refuse an existing one unless ``overwrite`` (or ``resume``)."""
     out = Path(out)
     if out.exists():
