@@ -89,7 +89,9 @@ class Manifest:
                     f"{self.path}: no column(s) {missing}; it has {self.schema.names}."
                 )
         for f in self.files:
-            pf = pq.ParquetFile(f)
+            # pre_buffer=False: pre-buffering caches every requested row group, so memory
+            # would grow with the file instead of staying at one row group.
+            pf = pq.ParquetFile(f, pre_buffer=False)
             yield from pf.iter_batches(batch_size=batch_size, columns=columns)
 
     def read(self, columns: list[str] | None = None) -> pa.Table:
