@@ -21,9 +21,9 @@ err_console = Console(stderr=True)
 
 
 def _register_commands() -> None:
-    from curate.cli import manifest_cmds
+    from curate.cli import manifest_cmds, prune_cmd
 
-    for module in (manifest_cmds,):
+    for module in (manifest_cmds, prune_cmd):
         module.register(app)
 
 

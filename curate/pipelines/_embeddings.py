@@ -1,0 +1,151 @@
+"""Read an embedding column in batches: per-row validity, unit float32 blocks, model checks."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from curate.errors import ManifestError
+from curate.manifests import schema as S
+from curate.manifests.io import Manifest
+
+#: Why a row's embedding cannot be used; code 0 means valid.
+INVALID_REASONS: dict[int, str] = {
+    1: "null",
+    2: "non_finite",
+    3: "zero_vector",
+    4: "wrong_dim",
+    5: "no_cluster",  # valid vector but null cluster in a clustered manifest
+}
+VALID = 0
+NO_CLUSTER = 5
+
+
+@dataclass(frozen=True)
+class EmbeddingColumn:
+    """What is known about an embedding column before reading it."""
+
+    name: str
+    dim: int
+    info: dict[str, str]
+
+
+def _describe(info: dict[str, str]) -> str:
+    keys = ("model", "pretrained")
+    return ", ".join(f"{k}={info[k]}" for k in keys if k in info) or "no model metadata"
+
+
+def check_embedding_column(manifest: Manifest, column: str) -> EmbeddingColumn:
+    """Validate that ``column`` is a float vector column from one model in every shard.
+
+    Raises
+    ------
+    ManifestError
+        The column is missing (the message says to run ``curate embed`` or pass
+        ``--embedding-column``), is not a list of floats, or its shards carry embeddings from
+        different models or of different dimensions.
+    """
+    if column not in manifest.schema.names:
+        raise ManifestError(
+            f"{manifest.path}: no embedding column {column!r} (it has {manifest.schema.names}). "
+            f"Run `curate embed {manifest.path} -o OUT` first, or pass --embedding-column NAME "
+            "(embedding_column= in Python) to use a precomputed vector column."
+        )
+    seen: dict[tuple, str] = {}
+    for f in manifest.files:
+        field = pq.read_schema(f).field(column)
+        t = field.type
+        if not (
+            (pa.types.is_fixed_size_list(t) or pa.types.is_list(t) or pa.types.is_large_list(t))
+            and pa.types.is_floating(t.value_type)
+        ):
+            raise ManifestError(
+                f"{f}: column {column!r} is {t}, not a list of floats; pass "
+                "--embedding-column with the vector column's name."
+            )
+        info = S.embedding_info(field)
+        key = (info.get("model"), info.get("pretrained"), S.embedding_dim(field))
+        seen.setdefault(key, str(f))
+    if len(seen) > 1:
+        parts = "; ".join(
+            f"{path}: {_describe({'model': k[0] or '?', 'pretrained': k[1] or '?'})}, dim={k[2]}"
+            for k, path in seen.items()
+        )
+        raise ManifestError(
+            f"{manifest.path}: column {column!r} mixes embeddings from different models or "
+            f"dimensions ({parts}). Vectors from different models are not comparable; re-embed "
+            "the whole manifest with one model (curate embed --overwrite)."
+        )
+    field = manifest.schema.field(column)
+    dim = S.embedding_dim(field) or _first_length(manifest, column)
+    return EmbeddingColumn(column, int(dim), S.embedding_info(field))
+
+
+def _first_length(manifest: Manifest, column: str) -> int:
+    for batch in manifest.iter_batches([column]):
+        lengths = pc.list_value_length(batch.column(0)).drop_null()
+        if len(lengths):
+            return int(lengths[0].as_py())
+    raise ManifestError(f"{manifest.path}: column {column!r} holds no vectors (all null).")
+
+
+def vectors_from_array(arr: pa.Array, dim: int) -> tuple[np.ndarray, np.ndarray]:
+    """Turn a list-of-floats array into (L2-normalised float32 matrix, int8 validity codes).
+
+    Invalid rows (see :data:`INVALID_REASONS`) come back as zero vectors with a non-zero code.
+    """
+    n = len(arr)
+    codes = np.zeros(n, dtype=np.int8)
+    mat = np.zeros((n, dim), dtype=np.float32)
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks()
+    is_null = arr.is_null().to_numpy(zero_copy_only=False)
+    if pa.types.is_fixed_size_list(arr.type):
+        ok_len = np.full(n, arr.type.list_size == dim)
+    else:
+        ok_len = pc.fill_null(pc.list_value_length(arr), -1).to_numpy() == dim
+    codes[~ok_len] = 4
+    codes[is_null] = 1
+    fill = np.flatnonzero(codes == VALID)
+    if len(fill):
+        rows = arr.take(pa.array(fill))
+        flat = rows.flatten().to_numpy(zero_copy_only=False)
+        mat[fill] = flat.astype(np.float32, copy=False).reshape(len(fill), dim)
+    finite = np.isfinite(mat).all(axis=1)
+    codes[(codes == VALID) & ~finite] = 2
+    mat[~finite] = 0.0
+    norms = np.linalg.norm(mat, axis=1)
+    codes[(codes == VALID) & (norms <= 1e-12)] = 3
+    good = codes == VALID
+    mat[good] /= norms[good, None]
+    mat[~good] = 0.0
+    return mat, codes
+
+
+def scan(
+    manifest: Manifest,
+    column: EmbeddingColumn,
+    *,
+    extra: list[str] | None = None,
+    batch_size: int = 65_536,
+) -> Iterator[tuple[int, np.ndarray, np.ndarray, pa.RecordBatch]]:
+    """Yield ``(row_offset, vectors, codes, batch)`` over the manifest, in row order.
+
+    ``batch`` holds the embedding column plus the ``extra`` columns asked for.
+    """
+    cols = [column.name, *(extra or [])]
+    offset = 0
+    for batch in manifest.iter_batches(cols, batch_size=batch_size):
+        mat, codes = vectors_from_array(batch.column(0), column.dim)
+        yield offset, mat, codes, batch
+        offset += batch.num_rows
+
+
+def reason_text(code: int) -> str:
+    """``invalid_embedding:<why>`` for a non-zero validity code."""
+    return f"invalid_embedding:{INVALID_REASONS[int(code)]}"

@@ -1,0 +1,252 @@
+"""Concept clusters: spherical k-means on a seeded sample, then every row assigned in batches."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from curate.errors import InputError
+from curate.manifests import schema as S
+from curate.manifests.io import Manifest, ManifestWriter, open_manifest
+from curate.manifests.runinfo import Timer, make_run_info
+from curate.pipelines import _embeddings as E
+from curate.pipelines._kmeans import BACKENDS, SphericalKMeans
+
+__all__ = [
+    "CENTROID_SIM",
+    "CLUSTER",
+    "ClusterConfig",
+    "Clustering",
+    "SphericalKMeans",
+    "centroids_path",
+    "cluster",
+    "fit_clusters",
+]
+
+CLUSTER = "cluster"
+CENTROID_SIM = "centroid_sim"
+CENTROIDS_FILE = "centroids.npy"
+
+
+@dataclass(frozen=True)
+class ClusterConfig:
+    """How to cluster an embedding column.
+
+    ``k=None`` picks ``clamp(valid_rows // 100, 1, 1000)``; an explicit ``k`` larger than the
+    number of valid rows is an error (it is never clamped silently).
+    """
+
+    k: int | None = None
+    seed: int = 0
+    niter: int = 20
+    max_points_per_centroid: int = 256
+    backend: str = "auto"
+    embedding_column: str = S.EMBEDDING
+    batch_size: int = 65_536
+
+    def __post_init__(self) -> None:
+        if self.k is not None and (not isinstance(self.k, int) or self.k < 1):
+            raise InputError(f"k must be a positive integer (--k), got {self.k!r}")
+        if self.niter < 1:
+            raise InputError(f"niter must be >= 1, got {self.niter}")
+        if self.max_points_per_centroid < 1:
+            raise InputError(
+                f"max_points_per_centroid must be >= 1, got {self.max_points_per_centroid}"
+            )
+        if self.backend not in BACKENDS:
+            raise InputError(f"backend must be one of {BACKENDS}, got {self.backend!r}")
+        if self.batch_size < 1:
+            raise InputError(f"batch_size must be >= 1, got {self.batch_size}")
+
+
+@dataclass
+class Clustering:
+    """Per-row results of :func:`fit_clusters` (row order of the manifest)."""
+
+    model: SphericalKMeans
+    cluster: np.ndarray  # int32, -1 where the embedding is invalid
+    centroid_sim: np.ndarray  # float32, NaN where invalid
+    codes: np.ndarray  # int8 validity codes (see _embeddings.INVALID_REASONS)
+    k: int
+    vectors: np.ndarray | None = None  # float16 (n, d) unit vectors, when asked for
+    timings: dict = field(default_factory=dict)
+
+
+def auto_k(n_valid: int) -> int:
+    """The default number of clusters: about 100 rows each, between 1 and 1000."""
+    return int(min(1000, max(1, n_valid // 100)))
+
+
+def _sample(manifest: Manifest, col: E.EmbeddingColumn, cfg: ClusterConfig, k_hint: int | None):
+    """One pass: validity codes for every row and a seeded row sample of valid vectors."""
+    n = manifest.num_rows
+    rng = np.random.default_rng(cfg.seed)
+    cap = (k_hint or 1000) * cfg.max_points_per_centroid
+    chosen = np.sort(rng.choice(n, cap, replace=False)) if n > cap else np.arange(n)
+    codes = np.zeros(n, dtype=np.int8)
+    parts = []
+    for off, mat, c, _ in E.scan(manifest, col, batch_size=cfg.batch_size):
+        codes[off : off + len(c)] = c
+        lo, hi = np.searchsorted(chosen, [off, off + len(c)])
+        local = chosen[lo:hi] - off
+        local = local[c[local] == E.VALID]
+        parts.append(mat[local])
+    sample = np.concatenate(parts) if parts else np.zeros((0, col.dim), np.float32)
+    return codes, sample
+
+
+def fit_clusters(
+    manifest: str | os.PathLike | Manifest,
+    cfg: ClusterConfig | None = None,
+    *,
+    keep_vectors: bool = False,
+) -> Clustering:
+    """Train spherical k-means on a seeded sample and assign every valid row.
+
+    Two streaming passes over the embedding column; memory holds the sample
+    (``k * max_points_per_centroid`` rows) and per-row results (8 bytes a row), plus the
+    float16 vectors when ``keep_vectors`` (for SemDeDup).
+    """
+    cfg = cfg or ClusterConfig()
+    m = open_manifest(manifest)
+    col = E.check_embedding_column(m, cfg.embedding_column)
+    timer = Timer()
+    with timer("sample"):
+        codes, sample = _sample(m, col, cfg, cfg.k)
+    n_valid = int((codes == E.VALID).sum())
+    if n_valid == 0:
+        raise InputError(
+            f"{m.path}: no row has a usable embedding in {col.name!r} (all null, NaN or zero)."
+        )
+    k = cfg.k if cfg.k is not None else auto_k(n_valid)
+    if k > n_valid:
+        raise InputError(
+            f"k={k} is larger than the {n_valid} rows with a valid embedding in {m.path}; "
+            f"pass --k {n_valid} or less."
+        )
+    km = SphericalKMeans(
+        k, seed=cfg.seed, niter=cfg.niter,
+        max_points_per_centroid=cfg.max_points_per_centroid, backend=cfg.backend,
+    )  # fmt: skip
+    with timer("train"):
+        km.fit(sample)
+    del sample
+    n = m.num_rows
+    labels = np.full(n, -1, dtype=np.int32)
+    sims = np.full(n, np.nan, dtype=np.float32)
+    vectors = np.zeros((n, col.dim), dtype=np.float16) if keep_vectors else None
+    with timer("assign"):
+        for off, mat, c, _ in E.scan(m, col, batch_size=cfg.batch_size):
+            ok = np.flatnonzero(c == E.VALID)
+            if len(ok):
+                lab, sim = km.transform(mat[ok])
+                labels[off + ok], sims[off + ok] = lab, sim
+            if vectors is not None:
+                vectors[off : off + len(c)] = mat
+    return Clustering(km, labels, sims, codes, k, vectors, timer.seconds)
+
+
+def centroids_path(manifest_path: str | os.PathLike) -> Path:
+    """``DIR/centroids.npy`` for a directory manifest, ``name.centroids.npy`` beside a file."""
+    p = Path(manifest_path)
+    if p.suffix == ".parquet":
+        return p.with_name(p.stem + ".centroids.npy")
+    return p / CENTROIDS_FILE
+
+
+def invalid_error_messages(codes: np.ndarray, existing: pa.Array | None, step: str) -> pa.Array:
+    """The ``error`` column: existing messages kept, invalid embeddings explained."""
+    msgs = [
+        None if c == E.VALID else f"{step}: {E.reason_text(c)}; excluded from clustering"
+        for c in codes
+    ]
+    new = pa.array(msgs, pa.string())
+    if existing is None:
+        return new
+    return pc.coalesce(existing.cast(pa.string()), new)
+
+
+def with_columns(batch: pa.RecordBatch, columns: dict[str, pa.Array]) -> pa.RecordBatch:
+    """``batch`` with ``columns`` replaced or appended (in the given order)."""
+    table = pa.Table.from_batches([batch])
+    for name, values in columns.items():
+        if name in table.column_names:
+            table = table.set_column(table.column_names.index(name), name, values)
+        else:
+            table = table.append_column(name, values)
+    return table.combine_chunks().to_batches()[0] if table.num_rows else table
+
+
+def cluster(
+    manifest: str | os.PathLike | Manifest,
+    out: str | os.PathLike,
+    *,
+    k: int | None = None,
+    seed: int = 0,
+    embedding_column: str = S.EMBEDDING,
+    overwrite: bool = False,
+    niter: int = 20,
+    backend: str = "auto",
+) -> Manifest:
+    """Add ``cluster`` (int32) and ``centroid_sim`` (float32 cosine) columns to a manifest.
+
+    Parameters
+    ----------
+    manifest, out
+        Input manifest and output path (directory, or a ``.parquet`` file).
+    k
+        Number of clusters; ``None`` picks about 100 rows per cluster (1..1000).
+    seed
+        Same seed, same sample, same centroids, same assignments.
+    embedding_column
+        The vector column to cluster.
+    overwrite
+        Replace an existing ``out``.
+    niter, backend
+        See :class:`SphericalKMeans`.
+
+    Returns
+    -------
+    Manifest
+        The output; ``centroids.npy`` lies beside it and ``run.json`` records the run.
+        Rows whose embedding is null, NaN or zero get null ``cluster`` and a message in
+        ``error``; no row is dropped.
+    """
+    cfg = ClusterConfig(
+        k=k, seed=seed, niter=niter, backend=backend, embedding_column=embedding_column
+    )
+    m = open_manifest(manifest).validate()
+    res = fit_clusters(m, cfg)
+    timer = Timer()
+    n_invalid = int((res.codes != E.VALID).sum())
+    with timer("write"), ManifestWriter(out, overwrite=overwrite) as w:
+        np.save(centroids_path(w.out), res.model.centroids_)
+        offset = 0
+        for batch in m.iter_batches(batch_size=cfg.batch_size):
+            sl = slice(offset, offset + batch.num_rows)
+            offset += batch.num_rows
+            lab = res.cluster[sl]
+            cols = {
+                CLUSTER: pa.array(lab, pa.int32(), mask=lab < 0),
+                CENTROID_SIM: pa.array(res.centroid_sim[sl], pa.float32(), mask=lab < 0),
+            }
+            if n_invalid or S.ERROR in batch.schema.names:
+                existing = batch.column(S.ERROR) if S.ERROR in batch.schema.names else None
+                cols[S.ERROR] = invalid_error_messages(res.codes[sl], existing, "cluster")
+            w.write(with_columns(batch, cols))
+        sizes = np.bincount(res.cluster[res.cluster >= 0], minlength=res.k)
+        info = make_run_info(
+            "cluster",
+            config={**asdict(cfg), "k": res.k, "backend_used": res.model.backend_},
+            inputs={"manifest": m.path},
+            counts={"rows": m.num_rows, "clustered": int(sizes.sum()), "invalid": n_invalid},
+            timings={**res.timings, **timer.seconds},
+            clusters={"sizes": sizes.tolist(), "centroids": CENTROIDS_FILE},
+        )
+        path = w.close(info)
+    return Manifest(path)

@@ -1,0 +1,79 @@
+"""Write a pruning decision: every row with keep and prune_reason, optionally the kept rows."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+
+from curate.manifests import schema as S
+from curate.manifests.io import Manifest, ManifestWriter
+from curate.pipelines.cluster import (
+    CENTROID_SIM,
+    CLUSTER,
+    centroids_path,
+    invalid_error_messages,
+    with_columns,
+)
+from curate.pipelines.prune._load import Loaded
+from curate.pipelines.prune.base import DUP, KEEP, KEPT, PRUNE_REASON, Selection, reason_text
+
+
+def reason_strings(sel: Selection, sl: slice, ids: pa.ChunkedArray | None, method: str):
+    """The prune_reason column for rows ``sl``: null where kept."""
+    codes = sel.reason[sl]
+    out = np.full(len(codes), None, dtype=object)
+    for code in np.unique(codes):
+        if code != KEPT and code != DUP:
+            out[codes == code] = reason_text(int(code), method)
+    dups = np.flatnonzero((codes == DUP) & ~sel.keep[sl])
+    if len(dups):
+        targets = ids.take(pa.array(sel.dup_of[sl][dups])).to_pylist()
+        out[dups] = [f"semdedup:dup_of={t}" for t in targets]
+    out[sel.keep[sl]] = None
+    return pa.array(out, pa.string())
+
+
+def _new_columns(batch, sl, sel, loaded: Loaded, ids, method) -> dict[str, pa.Array]:
+    cols: dict[str, pa.Array] = {}
+    data = loaded.data
+    if loaded.computed_clusters:
+        lab = data.cluster[sl]
+        cols[CLUSTER] = pa.array(lab, pa.int32(), mask=lab < 0)
+        cols[CENTROID_SIM] = pa.array(data.centroid_sim[sl], pa.float32(), mask=lab < 0)
+    codes = loaded.embedding_codes
+    if codes is not None and ((codes != 0).any() or S.ERROR in batch.schema.names):
+        existing = batch.column(S.ERROR) if S.ERROR in batch.schema.names else None
+        cols[S.ERROR] = invalid_error_messages(codes[sl], existing, "prune")
+    cols[KEEP] = pa.array(sel.keep[sl], pa.bool_())
+    cols[PRUNE_REASON] = reason_strings(sel, sl, ids, method)
+    return cols
+
+
+def write_outputs(m: Manifest, out, kept_out, sel: Selection, loaded: Loaded, **opts) -> None:
+    """Stream ``m`` once, writing all rows to ``out`` and the kept ones to ``kept_out``.
+
+    ``opts``: ``overwrite``, ``run_info`` (dict for run.json), ``method`` (name).
+    """
+    method, overwrite, info = opts["method"], opts["overwrite"], opts["run_info"]
+    ids = m.read([S.ID]).column(S.ID) if (sel.reason == DUP).any() else None
+    writers = [ManifestWriter(out, overwrite=overwrite)]
+    if kept_out is not None:
+        writers.append(ManifestWriter(kept_out, overwrite=overwrite))
+    try:
+        if loaded.computed_clusters:
+            for w in writers:
+                np.save(centroids_path(w.out), loaded.data.centroids)
+        offset = 0
+        for batch in m.iter_batches():
+            sl = slice(offset, offset + batch.num_rows)
+            offset += batch.num_rows
+            full = with_columns(batch, _new_columns(batch, sl, sel, loaded, ids, method))
+            writers[0].write(full)
+            if kept_out is not None:
+                writers[1].write(full.filter(pa.array(sel.keep[sl])))
+        for w in writers:
+            w.close(info)
+    except BaseException:
+        for w in writers:
+            w.abort()
+        raise

@@ -1,0 +1,191 @@
+"""SemDeDup: near-duplicates inside each cluster, one representative kept per duplicate group."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from curate.errors import require
+from curate.pipelines.prune.base import (
+    DUP,
+    KEPT,
+    OVER_QUOTA,
+    PruneConfig,
+    PruneData,
+    PruneMethod,
+    Selection,
+)
+
+#: Similarity-block budget in matrix elements (float32): 4M elements = 16 MB per block.
+BLOCK_ELEMS = 1 << 22
+#: Neighbours per row used to estimate the duplicate structure when --keep picks eps.
+KNN = 16
+
+
+def _unit(x: np.ndarray) -> np.ndarray:
+    x = x.astype(np.float32)
+    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+
+
+def _blocks(n: int, block_elems: int):
+    step = max(1, block_elems // max(n, 1))
+    for i0 in range(0, n, step):
+        yield i0, min(n, i0 + step)
+
+
+def _merge(labels: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Union the groups of ``a`` and ``b`` (edge lists) into ``labels`` (component ids)."""
+    sparse = require("scipy.sparse", "prune", package="scipy")
+    csgraph = require("scipy.sparse.csgraph", "prune", package="scipy")
+    n = len(labels)
+    g = sparse.coo_matrix((np.ones(len(a), np.int8), (labels[a], labels[b])), shape=(n, n))
+    _, comp = csgraph.connected_components(g.tocsr(), directed=False)
+    return comp[labels]
+
+
+def duplicate_groups(
+    x: np.ndarray, threshold: float, *, block_elems: int = BLOCK_ELEMS
+) -> np.ndarray:
+    """Connected components of the graph ``cos(x_i, x_j) > threshold``, in row blocks.
+
+    Memory is one block of similarities (``block_elems``) plus the edges found in it, never
+    n x n. Returns a component id per row.
+    """
+    x = _unit(x)
+    labels = np.arange(len(x))
+    for i0, i1 in _blocks(len(x), block_elems):
+        r, c = np.nonzero(x[i0:i1] @ x.T > threshold)
+        r += i0
+        upper = c > r
+        if upper.any():
+            labels = _merge(labels, r[upper], c[upper])
+    return labels
+
+
+def forest_similarities(
+    x: np.ndarray, *, n_neighbors: int = KNN, block_elems: int = BLOCK_ELEMS
+) -> np.ndarray:
+    """Merge similarities of single-linkage on the ``n_neighbors``-NN graph of ``x``.
+
+    Removing every forest edge with similarity > t leaves as many groups as the duplicate
+    graph at threshold t restricted to near neighbours; used to pick eps for a --keep target.
+    """
+    sparse = require("scipy.sparse", "prune", package="scipy")
+    csgraph = require("scipy.sparse.csgraph", "prune", package="scipy")
+    n = len(x)
+    m = min(n_neighbors, n - 1)
+    if m < 1:
+        return np.zeros(0, np.float32)
+    x = _unit(x)
+    rows, cols, sims = [], [], []
+    for i0, i1 in _blocks(n, block_elems):
+        s = x[i0:i1] @ x.T
+        s[np.arange(i1 - i0), np.arange(i0, i1)] = -np.inf
+        idx = np.argpartition(-s, m - 1, axis=1)[:, :m]
+        rows.append(np.repeat(np.arange(i0, i1), m))
+        cols.append(idx.ravel())
+        sims.append(np.take_along_axis(s, idx, axis=1).ravel())
+    w = 2.0 - np.concatenate(sims).astype(np.float64)  # > 0: scipy drops zero-weight edges
+    g = sparse.coo_matrix((w, (np.concatenate(rows), np.concatenate(cols))), shape=(n, n))
+    tree = csgraph.minimum_spanning_tree(g.tocsr())
+    return (2.0 - tree.data).astype(np.float32)
+
+
+def _by_cluster(cluster: np.ndarray, rows: np.ndarray):
+    order = rows[np.argsort(cluster[rows], kind="stable")]
+    c = cluster[order]
+    bounds = np.r_[0, np.flatnonzero(np.diff(c)) + 1, len(order)]
+    for lo, hi in zip(bounds[:-1], bounds[1:], strict=True):
+        if hi > lo:
+            yield int(c[lo]), order[lo:hi]
+
+
+def mark_duplicates(
+    data: PruneData, rows: np.ndarray, threshold: float, sel: Selection
+) -> dict[int, tuple[int, int]]:
+    """Keep one representative per duplicate group in each cluster; mark the rest ``DUP``.
+
+    The representative is the member least similar to its centroid (the hardest, as in the
+    SemDeDup paper); ties go to the lower row index. Returns {cluster: (size, groups)}.
+    """
+    stats = {}
+    for c, members in _by_cluster(data.cluster, rows):
+        labels = duplicate_groups(data.vectors[members], threshold)
+        order = np.lexsort((members, data.centroid_sim[members]))
+        _, first = np.unique(labels[order], return_index=True)
+        rep_of = np.empty(labels.max() + 1, np.int64)
+        rep_of[labels[order][first]] = members[order][first]
+        reps = rep_of[labels]
+        dup = reps != members
+        sel.mark_kept(members[~dup])
+        sel.keep[members[dup]] = False
+        sel.reason[members[dup]] = DUP
+        sel.dup_of[members[dup]] = reps[dup]
+        stats[c] = (len(members), len(first))
+    return stats
+
+
+def _eps_for_target(data: PruneData, rows: np.ndarray, target: int) -> float:
+    """The threshold whose near-neighbour duplicate structure leaves ``target`` groups."""
+    w = np.concatenate(
+        [np.zeros(0, np.float32)]
+        + [forest_similarities(data.vectors[m]) for _, m in _by_cluster(data.cluster, rows)]
+    )
+    w = np.sort(w)[::-1]
+    remove = len(rows) - target
+    if remove <= 0 or not len(w):
+        return 1.0 + 1e-3  # nothing above it: no duplicates
+    if remove >= len(w):
+        return float(w[-1]) - 1e-6
+    return float((w[remove - 1] + w[remove]) / 2)
+
+
+def _fill_or_trim(data: PruneData, rows: np.ndarray, target: int, sel: Selection) -> None:
+    """Make the kept count exactly ``target``: re-admit the least similar duplicates, or drop
+    the easiest representatives (highest centroid_sim) as ``over_quota``."""
+    kept = rows[sel.keep[rows]]
+    if len(kept) < target:
+        dups = rows[sel.reason[rows] == DUP]
+        v = data.vectors
+        sim = np.einsum(
+            "ij,ij->i", v[dups].astype(np.float32), v[sel.dup_of[dups]].astype(np.float32)
+        )
+        sel.mark_kept(dups[np.lexsort((dups, sim))][: target - len(kept)])
+    elif len(kept) > target:
+        drop = kept[np.lexsort((kept, -data.centroid_sim[kept]))][: len(kept) - target]
+        sel.keep[drop] = False
+        sel.reason[drop] = OVER_QUOTA
+
+
+class SemDeDup(PruneMethod):
+    """Near-duplicate removal inside k-means clusters (Abbas et al., SemDeDup).
+
+    With ``eps``, rows with cosine similarity > 1 - eps are linked; each connected group
+    keeps one row. With ``keep``, eps is chosen from the near-neighbour single-linkage
+    structure so that the groups number ``target``; the exact pass at that eps is then
+    filled (least similar duplicates re-admitted) or trimmed to the exact count.
+    """
+
+    name = "semdedup"
+    needs_vectors = True
+
+    def select(self, data: PruneData, cfg: PruneConfig) -> Selection:
+        rows = np.flatnonzero(data.valid)
+        sel = Selection.empty(data.n_rows, KEPT)
+        if cfg.eps is not None:
+            threshold = 1.0 - cfg.eps
+        else:
+            threshold = _eps_for_target(data, rows, data.target)
+        stats = mark_duplicates(data, rows, threshold, sel)
+        groups = int(sel.keep[rows].sum())
+        if cfg.keep is not None:
+            _fill_or_trim(data, rows, data.target, sel)
+        sel.explain = {
+            "eps": round(1.0 - threshold, 6),
+            "duplicate_groups": groups,
+            "per_cluster": {
+                "cluster": list(stats),
+                "size": [s for s, _ in stats.values()],
+                "groups": [g for _, g in stats.values()],
+            },
+        }
+        return sel
