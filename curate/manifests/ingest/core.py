@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import time
 from collections.abc import Iterator
@@ -22,6 +23,8 @@ from curate.manifests.ingest.images import WorkerPool
 from curate.manifests.io import Manifest, ManifestWriter
 from curate.manifests.runinfo import make_run_info
 
+#: The kind of each message in an ``error`` cell: ``kind: detail[; kind: detail]``.
+_KIND = re.compile(r"(?:^|; )([a-z][a-z0-9_]*):")
 #: Flush to the writer once this many bytes are buffered (keeps row groups sensible).
 BUFFER_BYTES = 64 * 2**20
 
@@ -37,10 +40,8 @@ def get_adapter(name: str) -> Adapter:
 def failure_counts(errors: pa.ChunkedArray | pa.Array) -> dict[str, int]:
     """Count row errors by kind (the text before ``:`` of each ``; ``-joined message)."""
     counts: dict[str, int] = {}
-    present = pc.drop_null(errors)
-    for message in present.to_pylist():
-        for part in message.split("; "):
-            kind = part.split(":", 1)[0].strip() or "error"
+    for message in pc.drop_null(errors).to_pylist():
+        for kind in _KIND.findall(message) or ["error"]:
             counts[kind] = counts.get(kind, 0) + 1
     return counts
 

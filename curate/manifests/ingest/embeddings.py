@@ -12,7 +12,7 @@ from curate.manifests import schema as S
 
 
 def _normalise(x: np.ndarray) -> np.ndarray:
-    x = np.asarray(x, dtype=np.float32)
+    x = np.array(x, dtype=np.float32)  # a writable copy (the source may be a read-only view)
     norms = np.linalg.norm(x, axis=1, keepdims=True)
     np.divide(x, norms, out=x, where=norms > 0)  # a zero vector stays zero
     return x

@@ -57,8 +57,26 @@ def iter_samples(shard: Path, ctx: IngestContext) -> Iterator[tuple[str, dict[st
                 parts[ext] = fh.read() if fh is not None else b""
     except (tarfile.TarError, EOFError, OSError) as exc:
         ctx.note(f"shard {shard.name} unreadable past this point ({exc}); later samples missing")
+    else:
+        if not _ends_cleanly(shard):
+            ctx.note(
+                f"shard {shard.name} lacks the tar end marker (truncated?); samples may be missing"
+            )
     if key is not None:
         yield key, parts
+
+
+def _ends_cleanly(shard: Path) -> bool:
+    """A whole tar ends with two zero 512-byte blocks; a file cut at a block boundary does not."""
+    try:
+        with open(shard, "rb") as fh:
+            fh.seek(0, 2)
+            if fh.tell() < 1024:
+                return False
+            fh.seek(-1024, 2)
+            return not any(fh.read(1024))
+    except OSError:
+        return True  # not a seekable file (a pipe): nothing to check
 
 
 def _text(raw: bytes | None, errors: list[str]) -> str | None:
@@ -68,7 +86,7 @@ def _text(raw: bytes | None, errors: list[str]) -> str | None:
         return raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         errors.append(
-            f"caption_not_utf8: byte {exc.start} of the .txt is not UTF-8; decoded with U+FFFD "
+            f"caption_not_utf8: byte {exc.start} of the .txt is not UTF-8, decoded with U+FFFD "
             "replacement characters"
         )
         return raw.decode("utf-8", errors="replace")
