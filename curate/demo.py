@@ -25,10 +25,25 @@ def _ingest(out_dir: Path, log: Callable[[str], None]) -> Path:
     return ingest(DEMO_DATA, out_dir / "ingested", overwrite=True).path
 
 
+def _prune(out_dir: Path, log: Callable[[str], None]) -> Path:
+    """DBP on the embedded demo set: keep half, 50 concept clusters (DIR/embedded -> DIR/pruned)."""
+    from curate.pipelines.prune import prune
+
+    if not (out_dir / "embedded").exists():
+        raise InputError(f"{out_dir / 'embedded'}: missing; the embed stage writes it first.")
+    m = prune(
+        out_dir / "embedded", out_dir / "pruned", keep=0.5, method="dbp", k=50, overwrite=True
+    )
+    counts = m.run_info["counts"]
+    log(f"pruned: kept {counts['kept']} of {counts['rows']} rows (dbp, k=50) -> {m.path}")
+    return m.path
+
+
 def stages() -> list[Stage]:
     """The demo's stages in order; later issues append embed, prune, label-issues."""
     return [
         ("ingested", _ingest),
+        ("pruned", _prune),  # reads DIR/embedded, written by the embed stage before it
     ]
 
 

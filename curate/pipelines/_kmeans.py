@@ -95,9 +95,16 @@ def assign_torch(x: np.ndarray, centroids: np.ndarray, *, device: str | None = N
 def _train_faiss(x: np.ndarray, k: int, *, seed: int, niter: int, mppc: int, gpu: bool):
     faiss = require("faiss", "prune", package="faiss-cpu")
     km = faiss.Kmeans(
-        x.shape[1], k, niter=niter, seed=seed, spherical=True, gpu=gpu,
-        max_points_per_centroid=mppc, min_points_per_centroid=1, verbose=False,
-    )  # fmt: skip
+        x.shape[1],
+        k,
+        niter=niter,
+        seed=seed,
+        spherical=True,
+        gpu=gpu,
+        max_points_per_centroid=mppc,
+        min_points_per_centroid=1,
+        verbose=False,
+    )
     km.train(x)
     return np.asarray(km.centroids, dtype=np.float32)
 
@@ -191,9 +198,13 @@ class SphericalKMeans:
             c = _train_torch(x, self.k, seed=self.seed, niter=self.niter, device=None)
         else:
             c = _train_faiss(
-                x, self.k, seed=self.seed, niter=self.niter,
-                mppc=self.max_points_per_centroid, gpu=self.backend_ == "faiss-gpu",
-            )  # fmt: skip
+                x,
+                self.k,
+                seed=self.seed,
+                niter=self.niter,
+                mppc=self.max_points_per_centroid,
+                gpu=self.backend_ == "faiss-gpu",
+            )
         self.centroids_ = normalize(c)
         return self
 

@@ -130,9 +130,12 @@ def fit_clusters(
             f"pass --k {n_valid} or less."
         )
     km = SphericalKMeans(
-        k, seed=cfg.seed, niter=cfg.niter,
-        max_points_per_centroid=cfg.max_points_per_centroid, backend=cfg.backend,
-    )  # fmt: skip
+        k,
+        seed=cfg.seed,
+        niter=cfg.niter,
+        max_points_per_centroid=cfg.max_points_per_centroid,
+        backend=cfg.backend,
+    )
     with timer("train"):
         km.fit(sample)
     del sample

@@ -163,9 +163,13 @@ def prune(
     timings = {**loaded.timings, **timer.seconds}
     with timer("write"):
         info = make_run_info(
-            "prune", config=info_cfg, inputs={"manifest": m.path}, counts=counts,
-            timings=timings, explain=explain,
-        )  # fmt: skip
+            "prune",
+            config=info_cfg,
+            inputs={"manifest": m.path},
+            counts=counts,
+            timings=timings,
+            explain=explain,
+        )
         write_outputs(
             m, out, kept_out, sel, loaded, overwrite=overwrite, run_info=info, method=cfg.method
         )

@@ -46,9 +46,10 @@ def cluster_complexity(data: PruneData, rows: np.ndarray, n_neighbors: int = 20)
     """
     sizes = cluster_sizes(data, rows)
     dist = np.bincount(
-        data.cluster[rows], weights=1.0 - data.centroid_sim[rows].astype(np.float64),
+        data.cluster[rows],
+        weights=1.0 - data.centroid_sim[rows].astype(np.float64),
         minlength=data.k,
-    )  # fmt: skip
+    )
     d_intra = dist / np.maximum(sizes, 1)
     d_inter = inter_cluster_distance(data.centroids, n_neighbors)
     return sizes, d_intra, d_inter, d_intra * d_inter
@@ -79,7 +80,7 @@ class DensityBasedPruning(PruneMethod):
                 raise InputError(
                     f"SemDeDup at --dedup-eps {cfg.dedup_eps} leaves {len(rows)} rows, fewer "
                     f"than the {data.target} that --keep {cfg.keep} asks for; lower "
-                    "--dedup-eps or raise --keep."
+                    "--dedup-eps or --keep."
                 )
         sizes, d_intra, d_inter, complexity = cluster_complexity(data, rows, cfg.n_neighbors)
         weights = np.where(sizes > 0, softmax(complexity, cfg.temperature), 0.0)

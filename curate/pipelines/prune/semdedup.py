@@ -136,7 +136,8 @@ def _eps_for_target(data: PruneData, rows: np.ndarray, target: int) -> float:
         return 1.0 + 1e-3  # nothing above it: no duplicates
     if remove >= len(w):
         return float(w[-1]) - 1e-6
-    return float((w[remove - 1] + w[remove]) / 2)
+    # the tightest threshold that still links ``remove`` forest edges
+    return float(w[remove - 1] - min(1e-6, (w[remove - 1] - w[remove]) / 2))
 
 
 def _fill_or_trim(data: PruneData, rows: np.ndarray, target: int, sel: Selection) -> None:
