@@ -94,6 +94,24 @@ def _first_length(manifest: Manifest, column: str) -> int:
     raise ManifestError(f"{manifest.path}: column {column!r} holds no vectors (all null).")
 
 
+def _raw_matrix(arr: pa.Array, dim: int, codes: np.ndarray) -> np.ndarray:
+    """The float32 (n, dim) values of rows with code VALID; other rows zero."""
+    n = len(arr)
+    fill = np.flatnonzero(codes == VALID)
+    if len(fill) == n and pa.types.is_fixed_size_list(arr.type):
+        values = arr.values
+        if values.null_count == 0:  # fast path: read the value buffer in place
+            dtype = np.dtype(f"float{values.type.bit_width}")
+            start = (values.offset + arr.offset * dim) * dtype.itemsize
+            flat = np.frombuffer(values.buffers()[1], dtype, count=n * dim, offset=start)
+            return flat.astype(np.float32).reshape(n, dim)
+    mat = np.zeros((n, dim), dtype=np.float32)
+    if len(fill):
+        flat = arr.take(pa.array(fill)).flatten().to_numpy(zero_copy_only=False)
+        mat[fill] = flat.astype(np.float32, copy=False).reshape(len(fill), dim)
+    return mat
+
+
 def vectors_from_array(arr: pa.Array, dim: int) -> tuple[np.ndarray, np.ndarray]:
     """Turn a list-of-floats array into (L2-normalised float32 matrix, int8 validity codes).
 
@@ -101,29 +119,24 @@ def vectors_from_array(arr: pa.Array, dim: int) -> tuple[np.ndarray, np.ndarray]
     """
     n = len(arr)
     codes = np.zeros(n, dtype=np.int8)
-    mat = np.zeros((n, dim), dtype=np.float32)
     if isinstance(arr, pa.ChunkedArray):
         arr = arr.combine_chunks()
-    is_null = arr.is_null().to_numpy(zero_copy_only=False)
     if pa.types.is_fixed_size_list(arr.type):
-        ok_len = np.full(n, arr.type.list_size == dim)
+        if arr.type.list_size != dim:
+            codes[:] = 4
     else:
-        ok_len = pc.fill_null(pc.list_value_length(arr), -1).to_numpy() == dim
-    codes[~ok_len] = 4
-    codes[is_null] = 1
-    fill = np.flatnonzero(codes == VALID)
-    if len(fill):
-        rows = arr.take(pa.array(fill))
-        flat = rows.flatten().to_numpy(zero_copy_only=False)
-        mat[fill] = flat.astype(np.float32, copy=False).reshape(len(fill), dim)
+        codes[pc.fill_null(pc.list_value_length(arr), -1).to_numpy() != dim] = 4
+    if arr.null_count:
+        codes[arr.is_null().to_numpy(zero_copy_only=False)] = 1
+    mat = _raw_matrix(arr, dim, codes)
     finite = np.isfinite(mat).all(axis=1)
-    codes[(codes == VALID) & ~finite] = 2
-    mat[~finite] = 0.0
-    norms = np.linalg.norm(mat, axis=1)
+    if not finite.all():
+        codes[(codes == VALID) & ~finite] = 2
+        mat[~finite] = 0.0
+    norms = np.sqrt(np.einsum("ij,ij->i", mat, mat))
     codes[(codes == VALID) & (norms <= 1e-12)] = 3
-    good = codes == VALID
-    mat[good] /= norms[good, None]
-    mat[~good] = 0.0
+    scale = np.where(codes == VALID, 1.0 / np.maximum(norms, 1e-12), 0.0).astype(np.float32)
+    mat *= scale[:, None]
     return mat, codes
 
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import numpy as np
 
 from curate.errors import InputError, MissingExtraError, require
@@ -22,7 +25,15 @@ def _faiss_has_gpu(faiss) -> bool:
     return faiss is not None and hasattr(faiss, "StandardGpuResources") and faiss.get_num_gpus() > 0
 
 
+def _nvidia_device_present() -> bool:
+    """A cheap look for an NVIDIA GPU, so CPU-only runs never pay torch's import time."""
+    gpus = Path("/proc/driver/nvidia/gpus")
+    return Path("/dev/nvidia0").exists() or (gpus.is_dir() and any(gpus.iterdir()))
+
+
 def _torch_cuda() -> bool:
+    if "torch" not in sys.modules and not _nvidia_device_present():
+        return False
     try:
         import torch
     except ImportError:
@@ -212,7 +223,10 @@ class SphericalKMeans:
         """Assign rows of ``x``: (cluster int32, cosine similarity to that centroid float32)."""
         if not hasattr(self, "centroids_"):
             raise InputError("SphericalKMeans is not fitted; call fit() first.")
-        x = normalize(x)
+        return self.assign_unit(normalize(x))
+
+    def assign_unit(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`transform` for rows already unit-norm float32 (no copy, no renormalising)."""
         if self.backend_ == "torch":
             return assign_torch(x, self.centroids_)
         return assign_faiss(x, self.centroids_, gpu=self.backend_ == "faiss-gpu")

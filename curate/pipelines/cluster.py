@@ -13,7 +13,7 @@ import pyarrow.compute as pc
 from curate.errors import InputError
 from curate.manifests import schema as S
 from curate.manifests.io import Manifest, ManifestWriter, open_manifest
-from curate.manifests.runinfo import Timer, make_run_info
+from curate.manifests.runinfo import Timer, make_run_info, write_run_json
 from curate.pipelines import _embeddings as E
 from curate.pipelines._kmeans import BACKENDS, SphericalKMeans
 
@@ -146,8 +146,10 @@ def fit_clusters(
     with timer("assign"):
         for off, mat, c, _ in E.scan(m, col, batch_size=cfg.batch_size):
             ok = np.flatnonzero(c == E.VALID)
-            if len(ok):
-                lab, sim = km.transform(mat[ok])
+            if len(ok) == len(c):
+                labels[off : off + len(c)], sims[off : off + len(c)] = km.assign_unit(mat)
+            elif len(ok):
+                lab, sim = km.assign_unit(mat[ok])
                 labels[off + ok], sims[off + ok] = lab, sim
             if vectors is not None:
                 vectors[off : off + len(c)] = mat
@@ -252,4 +254,6 @@ def cluster(
             clusters={"sizes": sizes.tolist(), "centroids": CENTROIDS_FILE},
         )
         path = w.close(info)
+    info["timings"]["write"] = timer.seconds.get("write", 0.0)
+    write_run_json(path, info)
     return Manifest(path)

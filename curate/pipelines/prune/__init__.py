@@ -9,7 +9,7 @@ import numpy as np
 
 from curate.errors import InputError
 from curate.manifests.io import Manifest, open_manifest
-from curate.manifests.runinfo import Timer, make_run_info
+from curate.manifests.runinfo import Timer, make_run_info, write_run_json
 from curate.pipelines.prune._load import load
 from curate.pipelines.prune._write import write_outputs
 from curate.pipelines.prune.base import (
@@ -160,17 +160,21 @@ def prune(
     assert (sel.reason[sel.keep] == KEPT).all()
     counts, explain = _explain(m, sel, loaded, cfg)
     info_cfg = {**asdict(cfg), "kept_out": str(kept_out) if kept_out else None}
-    timings = {**loaded.timings, **timer.seconds}
+    info = make_run_info(
+        "prune",
+        config=info_cfg,
+        inputs={"manifest": m.path},
+        counts=counts,
+        timings=timer.seconds,
+        explain=explain,
+    )
+    info["timings"] = {**loaded.timings, **info["timings"]}
     with timer("write"):
-        info = make_run_info(
-            "prune",
-            config=info_cfg,
-            inputs={"manifest": m.path},
-            counts=counts,
-            timings=timings,
-            explain=explain,
-        )
         write_outputs(
             m, out, kept_out, sel, loaded, overwrite=overwrite, run_info=info, method=cfg.method
         )
+    info["timings"]["write"] = timer.seconds["write"]
+    for path in (out, kept_out):
+        if path is not None:
+            write_run_json(path, info)
     return Manifest(out)

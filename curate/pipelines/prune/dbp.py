@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 
 from curate.errors import InputError
@@ -71,7 +73,9 @@ class DensityBasedPruning(PruneMethod):
         sel = Selection.empty(data.n_rows, OVER_QUOTA)
         explain: dict = {"temperature": cfg.temperature}
         if cfg.dedup_eps is not None:
+            t0 = time.perf_counter()
             mark_duplicates(data, rows, 1.0 - cfg.dedup_eps, sel)
+            explain["semdedup_seconds"] = round(time.perf_counter() - t0, 4)
             rows = rows[sel.keep[rows]]
             sel.keep[rows] = False
             sel.reason[rows] = OVER_QUOTA
