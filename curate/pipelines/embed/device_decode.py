@@ -1,0 +1,190 @@
+"""Tensor-side image work: batched resize/crop in torch, and JPEG decoding on the device (nvjpeg).
+
+On CUDA, ``torchvision.io.decode_jpeg(..., device="cuda")`` decodes a list of JPEGs in one
+call; images are then grouped by size and resized with one ``interpolate`` per group, on a
+side CUDA stream so decoding overlaps the model. Anything nvjpeg cannot take (PNG, CMYK,
+odd JPEGs, oversize images) goes to the CPU decode workers, which also classify its errors.
+The same code runs on CPU (``decode="torchvision"``), which is how it is tested without a GPU.
+"""
+
+from __future__ import annotations
+
+import io
+from concurrent.futures import Future, ThreadPoolExecutor
+
+from PIL import Image
+
+from curate.pipelines.embed.decode import (
+    DEFAULT_MAX_PIXELS,
+    ImageError,
+    Preprocess,
+    _no_pil_bomb_check,
+    read_source,
+)
+
+JPEG_MAGIC = b"\xff\xd8\xff"
+_TORCH_MODES = {
+    "bicubic": "bicubic",
+    "bilinear": "bilinear",
+    "nearest": "nearest",
+    "lanczos": "bicubic",
+}
+
+
+def resize_crop_tensor(x, pre: Preprocess):
+    """Resize and centre-crop a float ``(N, 3, H, W)`` batch in [0, 1] as ``pre`` says."""
+    import torch.nn.functional as F
+
+    s = pre.image_size
+    mode = _TORCH_MODES[pre.interpolation]
+    kw = {} if mode == "nearest" else {"align_corners": False, "antialias": True}
+    h, w = x.shape[-2:]
+    if pre.resize_mode == "squash":
+        return F.interpolate(x, size=(s, s), mode=mode, **kw).clamp_(0.0, 1.0)
+    r = pre.resize_size
+    scale = r / min(h, w)
+    nh, nw = max(r, round(h * scale)), max(r, round(w * scale))
+    if (nh, nw) != (h, w):
+        x = F.interpolate(x, size=(nh, nw), mode=mode, **kw).clamp_(0.0, 1.0)
+    top, left = (nh - s) // 2, (nw - s) // 2
+    return x[..., top : top + s, left : left + s]
+
+
+def _jpeg_ok(data: bytes, max_pixels: int) -> bool:
+    """A baseline RGB/gray JPEG within the pixel guard: nvjpeg can take it."""
+    if not data.startswith(JPEG_MAGIC):
+        return False
+    try:
+        with _no_pil_bomb_check():
+            im = Image.open(io.BytesIO(data))
+    except Exception:
+        return False
+    w, h = im.size
+    return im.mode in ("RGB", "L") and 0 < w * h <= max_pixels
+
+
+class TensorDecoder:
+    """Decode JPEGs with ``torchvision.io.decode_jpeg`` on ``device``; others on CPU workers.
+
+    Parameters
+    ----------
+    pre
+        The encoder's preprocessing.
+    device
+        ``cuda`` (nvjpeg) or ``cpu`` (libjpeg-turbo through torchvision; for tests).
+    fallback
+        A CPU decoder with ``submit(rows) -> Future[(pixels, errors)]`` for the rest.
+    """
+
+    def __init__(
+        self,
+        pre: Preprocess,
+        device: str,
+        fallback,
+        *,
+        max_pixels: int = DEFAULT_MAX_PIXELS,
+        base_dir: str | None = None,
+    ) -> None:
+        self.pre, self.device, self.fallback = pre, device, fallback
+        self.max_pixels, self.base_dir = max_pixels, base_dir
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="curate-nvjpeg")
+        self._stream = None
+        if device.startswith("cuda"):
+            import torch
+
+            self._stream = torch.cuda.Stream(device=device)
+
+    def submit(self, rows: list) -> Future:
+        """Start decoding rows of ``(bytes, path, url)``; the result is ``(float NCHW, errors)``."""
+        return self._thread.submit(self._decode, rows)
+
+    def close(self) -> None:
+        self._thread.shutdown(wait=True, cancel_futures=True)
+
+    def _split(self, rows: list) -> tuple[list[int], list[bytes], list[int]]:
+        gpu_idx, gpu_data, cpu_idx = [], [], []
+        for i, (data, path, url) in enumerate(rows):
+            try:
+                raw = read_source(data, path, url, base_dir=self.base_dir)
+            except ImageError:
+                cpu_idx.append(i)  # the CPU path records the same error with its kind
+                continue
+            if _jpeg_ok(raw, self.max_pixels):
+                gpu_idx.append(i)
+                gpu_data.append(raw)
+            else:
+                cpu_idx.append(i)
+        return gpu_idx, gpu_data, cpu_idx
+
+    def _decode(self, rows: list):
+        import contextlib
+
+        import torch
+
+        s = self.pre.image_size
+        gpu_idx, gpu_data, cpu_idx = self._split(rows)
+        cpu_future = self.fallback.submit([rows[i] for i in cpu_idx]) if cpu_idx else None
+        errors: list = [None] * len(rows)
+        ctx = (
+            torch.cuda.stream(self._stream)
+            if self._stream is not None
+            else contextlib.nullcontext()
+        )
+        with ctx:
+            out = torch.zeros((len(rows), 3, s, s), dtype=torch.float32, device=self.device)
+            decoded, failed = self._decode_jpegs(gpu_data)
+            self._place_resized(out, [gpu_idx[j] for j in decoded], [decoded[j] for j in decoded])
+            retry = [gpu_idx[j] for j in failed]
+            if retry:  # nvjpeg refused these: let the CPU path decode them or name the error
+                retry_future = self.fallback.submit([rows[i] for i in retry])
+                self._merge(out, errors, retry, retry_future)
+            if cpu_future is not None:
+                self._merge(out, errors, cpu_idx, cpu_future)
+            if self._stream is not None:
+                self._stream.synchronize()
+        return out, errors
+
+    def _decode_jpegs(self, datas: list[bytes]) -> tuple[dict, list[int]]:
+        """Decode on the device; returns {index: CHW uint8 tensor} and the indices that failed."""
+        import torch
+        from torchvision.io import ImageReadMode, decode_jpeg
+
+        if not datas:
+            return {}, []
+        tensors = [torch.frombuffer(bytearray(d), dtype=torch.uint8) for d in datas]
+        try:
+            imgs = decode_jpeg(tensors, mode=ImageReadMode.RGB, device=self.device)
+            return dict(enumerate(imgs)), []
+        except RuntimeError:
+            pass  # one bad image fails the batch: decode one by one
+        done, failed = {}, []
+        for j, t in enumerate(tensors):
+            try:
+                done[j] = decode_jpeg(t, mode=ImageReadMode.RGB, device=self.device)
+            except RuntimeError:
+                failed.append(j)
+        return done, failed
+
+    def _place_resized(self, out, rows: list[int], imgs: list) -> None:
+        """Group same-sized images, resize each group in one call, write into ``out``."""
+        import torch
+
+        groups: dict[tuple[int, int], list[int]] = {}
+        for k, img in enumerate(imgs):
+            groups.setdefault(tuple(img.shape[-2:]), []).append(k)
+        for members in groups.values():
+            batch = torch.stack([imgs[k] for k in members]).float().div_(255.0)
+            res = resize_crop_tensor(batch, self.pre)
+            out[torch.tensor([rows[k] for k in members], device=out.device)] = res
+
+    def _merge(self, out, errors: list, idx: list[int], future: Future) -> None:
+        import torch
+
+        pixels, errs = future.result()
+        t = torch.from_numpy(pixels).permute(0, 3, 1, 2)
+        if self.device.startswith("cuda"):
+            t = t.pin_memory()
+        t = t.to(self.device, non_blocking=True).float().div_(255.0)
+        out[torch.tensor(idx, device=out.device)] = t
+        for k, i in enumerate(idx):
+            errors[i] = errs[k]
