@@ -113,3 +113,11 @@ def test_a_killed_ingest_never_reads_as_a_complete_manifest(tmp_path: Path) -> N
     assert list(out.glob("part-*.parquet"))  # some shards were finished...
     with pytest.raises(ManifestError, match="incomplete manifest"):
         open_manifest(out)  # ...but the manifest does not read as complete
+
+
+def test_an_incomplete_manifest_is_not_ingested(tmp_path: Path) -> None:
+    src = write_laion(tmp_path / "in.parquet", 5)
+    m = ingest(src, tmp_path / "m")
+    (m.path / "_CURATE_IN_PROGRESS").touch()
+    with pytest.raises(InputError, match="incomplete manifest"):
+        ingest(m.path, tmp_path / "again")

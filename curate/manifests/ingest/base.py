@@ -42,7 +42,7 @@ class IngestConfig:
     class_names
         Class names for integer labels (overrides any the source carries).
     batch_size
-        Rows per batch read from the source and sent on to the writer.
+        Rows per batch read from the source (writes are grouped into ~32 MB row groups).
     rows_per_shard
         Rows per output Parquet shard (directory output).
     verify_images

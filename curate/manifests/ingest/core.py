@@ -25,8 +25,10 @@ from curate.manifests.runinfo import make_run_info
 
 #: The kind of each message in an ``error`` cell: ``kind: detail[; kind: detail]``.
 _KIND = re.compile(r"(?:^|; )([a-z][a-z0-9_]*):")
-#: Flush to the writer once this many bytes are buffered (keeps row groups sensible).
-BUFFER_BYTES = 64 * 2**20
+#: Write once this many rows or bytes are buffered: one Parquet row group per write, so row
+#: groups hold ~32 MB of images or 64k rows of metadata, and memory stays bounded.
+BUFFER_BYTES = 32 * 2**20
+BUFFER_ROWS = 65_536
 
 
 def get_adapter(name: str) -> Adapter:
@@ -94,7 +96,8 @@ class _Run:
             self.failures[kind] = self.failures.get(kind, 0) + n
         self.rows += table.num_rows
         self.buffer.append(table)
-        if sum(t.num_rows for t in self.buffer) >= self.ctx.config.batch_size or (
+        rows = min(BUFFER_ROWS, self.ctx.config.rows_per_shard)
+        if sum(t.num_rows for t in self.buffer) >= rows or (
             sum(t.nbytes for t in self.buffer) >= BUFFER_BYTES
         ):
             self.flush()

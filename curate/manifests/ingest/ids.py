@@ -10,6 +10,7 @@ import pyarrow as pa
 from curate.errors import InputError
 
 EXAMPLES = 5
+INSERT_ROWS = 262_144
 
 
 class IdChecker:
@@ -24,14 +25,28 @@ class IdChecker:
         self._con.execute("SET preserve_insertion_order=false")
         self._con.execute("CREATE TABLE ids (id VARCHAR)")
         self.rows = 0
+        self._pending: list = []
+        self._pending_rows = 0
 
     def add(self, ids: pa.ChunkedArray | pa.Array) -> None:
-        batch = pa.table({"id": ids})  # noqa: F841  (read by DuckDB's replacement scan)
-        self._con.execute("INSERT INTO ids SELECT id FROM batch")
+        """Queue a batch of ids (inserted in large blocks: each insert has a fixed cost)."""
+        self._pending.append(ids)
+        self._pending_rows += len(ids)
         self.rows += len(ids)
+        if self._pending_rows >= INSERT_ROWS:
+            self._insert()
+
+    def _insert(self) -> None:
+        if not self._pending:
+            return
+        chunks = [c for ids in self._pending for c in getattr(ids, "chunks", [ids])]
+        batch = pa.table({"id": pa.chunked_array(chunks, pa.string())})  # noqa: F841 (DuckDB scan)
+        self._con.execute("INSERT INTO ids SELECT id FROM batch")
+        self._pending, self._pending_rows = [], 0
 
     def check(self, *, source: str) -> None:
         """Raise :class:`InputError` naming the count and a few duplicated ids."""
+        self._insert()
         dups = self._con.execute(
             "SELECT count(*), sum(n) FROM (SELECT count(*) AS n FROM ids GROUP BY id HAVING n > 1)"
         ).fetchone()

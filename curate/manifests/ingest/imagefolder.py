@@ -23,17 +23,19 @@ def _visible_dirs(path: Path) -> list[Path]:
     return sorted(p for p in path.iterdir() if p.is_dir() and not p.name.startswith("."))
 
 
-def _walk_files(root: Path) -> Iterator[Path]:
-    """Every visible file under ``root``, depth first, in sorted order (lazily)."""
+def _walk_files(root: Path | str) -> Iterator[str]:
+    """Every visible file under ``root``, depth first, in sorted order, lazily (as strings:
+    pathlib costs more than reading a small image)."""
     for dirpath, dirnames, filenames in os.walk(root):
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
         for name in sorted(filenames):
             if not name.startswith("."):
-                yield Path(dirpath) / name
+                yield os.path.join(dirpath, name)
 
 
 def _has_images(path: Path, limit: int = 1000) -> bool:
-    return any(p.suffix.lower() in IMAGE_EXTENSIONS for p in islice(_walk_files(path), limit))
+    files = islice(_walk_files(path), limit)
+    return any(os.path.splitext(p)[1].lower() in IMAGE_EXTENSIONS for p in files)
 
 
 def _layout(src: Path) -> tuple[list[tuple[str | None, Path]], list[str]]:
@@ -78,14 +80,18 @@ class ImageFolderAdapter(Adapter):
         self, ctx: IngestContext, roots, names
     ) -> Iterator[tuple[str, str, int, str | None]]:
         index = {n: i for i, n in enumerate(names)}
+        src = str(ctx.src)
+        base = str(ctx.src.resolve())  # resolved once: per-file resolve() is a syscall per part
         for split, root in roots:
             stray = [p for p in root.iterdir() if p.is_file() and not p.name.startswith(".")]
             if stray:
                 ctx.note("files outside class folders (skipped)", len(stray))
             for class_dir in _visible_dirs(root):
+                label = index[class_dir.name]
                 for f in _walk_files(class_dir):
-                    rel = f.relative_to(ctx.src).as_posix()
-                    yield rel, str(f.resolve()), index[class_dir.name], split
+                    rel = os.path.relpath(f, src) if not f.startswith(src) else f[len(src) + 1 :]
+                    rel = rel.replace(os.sep, "/")
+                    yield rel, f"{base}/{rel}", label, split
 
     def read(self, ctx: IngestContext) -> Iterator[pa.Table]:
         if not ctx.src.is_dir():

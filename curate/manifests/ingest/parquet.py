@@ -14,6 +14,7 @@ from curate.manifests import schema as S
 from curate.manifests.ingest import columns as C
 from curate.manifests.ingest.base import Adapter, IngestContext
 from curate.manifests.ingest.images import probe_images
+from curate.manifests.io import IN_PROGRESS
 
 
 def _is_data_file(p: Path) -> bool:
@@ -107,6 +108,11 @@ class ParquetAdapter(Adapter):
         return probe_column(table, ctx)
 
     def read(self, ctx: IngestContext) -> Iterator[pa.Table]:
+        if ctx.src.is_dir() and (ctx.src / IN_PROGRESS).exists():
+            raise InputError(
+                f"{ctx.src}: an incomplete manifest (the run that wrote it was interrupted); "
+                "rerun that step first."
+            )
         files = parquet_files(ctx.src)
         if not files:
             raise InputError(f"{ctx.src}: no .parquet files found.")

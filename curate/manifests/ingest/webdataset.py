@@ -195,6 +195,8 @@ class WebDatasetAdapter(Adapter):
         }
         if cols.has_label:
             data[S.LABEL] = pa.array([r.get(S.LABEL) for r in rows], pa.int64())
+        elif any(S.LABEL in r for r in rows):
+            ctx.note(".cls labels absent from the first rows (not written)")
         data["width"] = pa.array([p[0] for p in probed], pa.int32())
         data["height"] = pa.array([p[1] for p in probed], pa.int32())
         data.update(cols.arrays(rows, ctx))
