@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import tarfile
+from collections import deque
 from collections.abc import Iterator
 from glob import glob
 from itertools import islice
@@ -17,7 +18,7 @@ from curate.manifests.ingest.base import Adapter, IngestContext
 from curate.manifests.ingest.images import probe_images
 
 IMAGE_EXTS = ("jpg", "jpeg", "png", "webp", "bmp", "tif", "tiff", "gif", "ppm", "pgm")
-CHUNK = 512  # samples per table
+CHUNK = 256  # samples per table (and per task sent to a worker process)
 #: json fields not copied: the key is the id, the probed size wins over the stated one.
 SKIP_JSON = frozenset({"key", "width", "height"})
 RESERVED = frozenset({S.ID, S.IMAGE, S.TEXT, S.LABEL, S.ERROR, S.SPLIT, S.EMBEDDING})
@@ -184,10 +185,8 @@ class WebDatasetAdapter(Adapter):
             return src.suffix == ".tar"
         return src.is_dir() and bool(tar_shards(src))
 
-    def _table(self, rows: list[dict], cols: _Columns, ctx: IngestContext) -> pa.Table:
+    def _table(self, rows: list[dict], probed: list, cols: _Columns, ctx: IngestContext):
         images = [r[S.IMAGE] for r in rows]
-        verify = ctx.config.verify_images
-        probed = ctx.pool.map_list(probe_images, images) if verify else [(None,) * 3] * len(rows)
         data: dict[str, pa.Array] = {
             S.ID: pa.array([r[S.ID] for r in rows], pa.string()),
             S.IMAGE: pa.array(images, pa.binary()),
@@ -214,7 +213,16 @@ class WebDatasetAdapter(Adapter):
         if not shards:
             raise InputError(f"{ctx.src}: no .tar shards found.")
         samples = (s for shard in shards for s in iter_samples(shard, ctx))
+        pending: deque[list[dict]] = deque()
+
+        def image_chunks() -> Iterator[list[bytes | None]]:
+            # the tar is read here while the workers check the chunks already sent
+            while rows := [_row(k, p) for k, p in islice(samples, CHUNK)]:
+                pending.append(rows)
+                yield [r[S.IMAGE] for r in rows] if ctx.config.verify_images else []
+
         cols: _Columns | None = None
-        while rows := [_row(k, p) for k, p in islice(samples, CHUNK)]:
+        for probed in ctx.pool.imap(probe_images, image_chunks()):
+            rows = pending.popleft()
             cols = cols or _Columns(rows)
-            yield self._table(rows, cols, ctx)
+            yield self._table(rows, probed or [(None, None, None)] * len(rows), cols, ctx)
