@@ -49,11 +49,16 @@ EMBED_PARAMS = [
 def embed_cmd(**options: Any) -> None:
     """Add L2-normalised image (and text) embeddings to a manifest; resumes if interrupted."""
     from curate.cli.app import console
-    from curate.pipelines.embed import embed, format_summary
+    from curate.errors import InputError
+    from curate.pipelines.embed import EmbedConfig, embed, format_summary
 
     manifest, out = options.pop("manifest"), options.pop("out")
     overwrite = options.pop("overwrite")
-    result = embed(manifest, out, overwrite=overwrite, **options)
+    try:
+        config = EmbedConfig(**options)
+    except ValueError as exc:
+        raise InputError(f"curate embed: {exc}") from None
+    result = embed(manifest, out, overwrite=overwrite, config=config)
     info = result.run_info or {}
     console.print(format_summary(info.get("counts", {})), highlight=False)
     rate = info.get("timings", {}).get("images_per_s")

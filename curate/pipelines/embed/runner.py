@@ -54,7 +54,8 @@ def embed(
     ----------
     manifest
         Input manifest with an ``image`` (bytes) or ``path`` column; rows with only a ``url``
-        get an error (fetch the images first, e.g. with img2dataset).
+        get an error (fetch the images first, e.g. with img2dataset). A relative ``path`` is
+        read from the working directory, else from the folder that holds the manifest.
     out
         Output directory, written as one shard per ``shard_rows`` input rows.
     overwrite
@@ -209,7 +210,7 @@ def _ahead(items: Iterator, n: int) -> Iterator:
 def _run(m: Manifest, writer, enc, cfg: EmbedConfig, done: set[int], text_col) -> None:
     from concurrent.futures import ThreadPoolExecutor
 
-    decoder, closers = _decoder(enc, cfg, str(m.path.parent if m.path.is_file() else m.path))
+    decoder, closers = _decoder(enc, cfg, str(m.path.resolve().parent))
     total = m.num_rows - sum(_chunk_len(m.num_rows, cfg.shard_rows, i) for i in done)
     writes: list = []
     depth = max(2, 2 * (getattr(closers[-1], "workers", 1) or 1))
