@@ -35,11 +35,6 @@ class EmbeddingColumn:
     info: dict[str, str]
 
 
-def _describe(info: dict[str, str]) -> str:
-    keys = ("model", "pretrained")
-    return ", ".join(f"{k}={info[k]}" for k in keys if k in info) or "no model metadata"
-
-
 def check_embedding_column(manifest: Manifest, column: str) -> EmbeddingColumn:
     """Validate that ``column`` is a float vector column from one model in every shard.
 
@@ -56,7 +51,7 @@ def check_embedding_column(manifest: Manifest, column: str) -> EmbeddingColumn:
             f"Run `curate embed {manifest.path} -o OUT` first, or pass --embedding-column NAME "
             "(embedding_column= in Python) to use a precomputed vector column."
         )
-    seen: dict[tuple, str] = {}
+    fields, sources = [], []
     for f in manifest.files:
         field = pq.read_schema(f).field(column)
         t = field.type
@@ -68,19 +63,11 @@ def check_embedding_column(manifest: Manifest, column: str) -> EmbeddingColumn:
                 f"{f}: column {column!r} is {t}, not a list of floats; pass "
                 "--embedding-column with the vector column's name."
             )
-        info = S.embedding_info(field)
-        key = (info.get("model"), info.get("pretrained"), S.embedding_dim(field))
-        seen.setdefault(key, str(f))
-    if len(seen) > 1:
-        parts = "; ".join(
-            f"{path}: {_describe({'model': k[0] or '?', 'pretrained': k[1] or '?'})}, dim={k[2]}"
-            for k, path in seen.items()
-        )
-        raise ManifestError(
-            f"{manifest.path}: column {column!r} mixes embeddings from different models or "
-            f"dimensions ({parts}). Vectors from different models are not comparable; re-embed "
-            "the whole manifest with one model (curate embed --overwrite)."
-        )
+        fields.append(field)
+        sources.append(str(f))
+    from curate.pipelines.embed.compat import check_same_embedding_model
+
+    check_same_embedding_model(*fields, sources=sources)  # shards from one model only
     field = manifest.schema.field(column)
     dim = S.embedding_dim(field) or _first_length(manifest, column)
     return EmbeddingColumn(column, int(dim), S.embedding_info(field))

@@ -53,8 +53,9 @@ def duplicate_groups(
     x = _unit(x)
     labels = np.arange(len(x))
     for i0, i1 in _blocks(len(x), block_elems):
-        r, c = np.nonzero(x[i0:i1] @ x.T > threshold)
+        r, c = np.nonzero(x[i0:i1] @ x[i0:].T > threshold)  # upper triangle only: half the work
         r += i0
+        c += i0
         upper = c > r
         if upper.any():
             labels = _merge(labels, r[upper], c[upper])
