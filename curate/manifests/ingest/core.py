@@ -84,7 +84,7 @@ class _Run:
             self.embed.check_rows(self.adapter.num_rows(self.ctx))
 
     def add(self, table: pa.Table) -> None:
-        if self.writer is None and not self.buffer:
+        if self.schema is None:  # the first table decides the embedding source and schema
             self._first(table)
         if self.embed is not None:
             table = self.embed.attach(table)
