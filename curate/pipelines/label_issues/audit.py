@@ -26,7 +26,7 @@ def warn_small_classes(
 ) -> dict[int, int]:
     small = small_classes(y, n_classes, folds)
     if small:
-        desc = ", ".join(f"{names[k] if names else k!r} ({c})" for k, c in small.items())
+        desc = ", ".join(f"{names[k] if names else k} ({c})" for k, c in small.items())
         warnings.warn(
             f"class(es) {desc} have fewer examples than folds={folds}: some training folds "
             "miss them, so their rows tend to be flagged. Their label_quality is unreliable; "

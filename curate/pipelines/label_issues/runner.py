@@ -181,7 +181,7 @@ def _base_manifest(m: Manifest, cfg: LabelIssuesConfig, use_source: bool, log: L
         ) from exc
     with tempfile.TemporaryDirectory(prefix="curate-label-issues-") as tmp:
         log(f"no embedding column: embedding with {cfg.model} first")
-        yield embed(m, Path(tmp) / "embedded", model=cfg.model)
+        yield embed(m, Path(tmp) / "embedded", model=cfg.model, text=False, progress=False)
 
 
 def _rank(base, plan, cfg, pred_probs, log) -> tuple[Ranking, str]:

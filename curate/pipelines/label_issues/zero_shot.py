@@ -1,19 +1,22 @@
-"""Zero-shot predicted probabilities from CLIP text prompts for the class names (open_clip).
+"""Zero-shot predicted probabilities from CLIP text prompts for the class names.
 
-Only meaningful with pretrained CLIP weights (a hub tag or a local checkpoint path passed as
-``pretrained``); without them (``pretrained=None``) the model is random and the probabilities
-are noise, which is useful only to exercise the plumbing.
+Uses the embed step's encoders (``load_encoder``; open_clip). Image embeddings come from the
+manifest's ``embedding`` column when it was written by the same model and weights, else the
+images are embedded first. Only meaningful with pretrained CLIP weights (a hub tag or a local
+checkpoint passed as ``pretrained``); with ``pretrained=None`` the model is random and the
+probabilities are noise, which is useful only to exercise the plumbing.
 """
 
 from __future__ import annotations
 
-import io
+import tempfile
 import warnings
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 
-from curate.errors import InputError, require
+from curate.errors import InputError
 from curate.manifests import schema as S
 from curate.manifests.io import Manifest
 
@@ -27,51 +30,53 @@ class RandomWeightsWarning(UserWarning):
 
 
 def clip_model_name(model: str) -> str:
-    """``model`` when it names an open_clip architecture, else the default CLIP model."""
-    open_clip = require("open_clip", "clip", package="open_clip_torch")
-    name = model.removeprefix("open_clip:").split("@")[0]
-    return name if name in open_clip.list_models() else DEFAULT_CLIP_MODEL
+    """``model`` when it names an encoder with a text tower (open_clip), else ViT-B-32."""
+    from curate.pipelines.embed.registry import parse_model
+
+    cls, _ = parse_model(model)
+    return model if cls.has_text else DEFAULT_CLIP_MODEL
 
 
-def _device() -> str:
-    import torch
-
-    return "cuda" if torch.cuda.is_available() else "cpu"
-
-
-def _encode_text(model, tokenizer, class_names: Sequence[str], device: str) -> np.ndarray:
-    import torch
-
-    with torch.no_grad():
-        per_class = []
-        for name in class_names:
-            tokens = tokenizer([t.format(name) for t in TEMPLATES]).to(device)
-            emb = model.encode_text(tokens).float()
-            emb = emb / emb.norm(dim=-1, keepdim=True)
-            mean = emb.mean(dim=0)
-            per_class.append((mean / mean.norm()).cpu().numpy())
-    return np.stack(per_class)
+def class_text_embeddings(encoder, class_names: Sequence[str]) -> np.ndarray:
+    """One unit vector per class: the mean of its prompt embeddings, renormalised."""
+    out = []
+    for name in class_names:
+        emb = encoder.encode_text([t.format(name) for t in TEMPLATES]).cpu().numpy()
+        mean = emb.mean(axis=0)
+        out.append(mean / np.linalg.norm(mean))
+    return np.stack(out)
 
 
-def _encode_images(model, preprocess, manifest: Manifest, rows: np.ndarray, device: str):
-    import torch
-    from PIL import Image
+def _same_model(manifest: Manifest, meta: dict[str, str]) -> bool:
+    if S.EMBEDDING not in manifest.schema.names:
+        return False
+    info = S.embedding_info(manifest.schema.field(S.EMBEDDING))
+    return info.get("model") == meta["model"] and info.get("pretrained") == meta["pretrained"]
 
-    wanted = set(int(r) for r in rows)
-    feats, offset = {}, 0
-    for batch in manifest.iter_batches([S.IMAGE], batch_size=256):
-        picked = [i for i in range(batch.num_rows) if offset + i in wanted]
-        if picked:
-            col = batch.column(0)
-            ims = [
-                preprocess(Image.open(io.BytesIO(col[i].as_py())).convert("RGB")) for i in picked
-            ]
-            with torch.no_grad():
-                emb = model.encode_image(torch.stack(ims).to(device)).float()
-            emb = (emb / emb.norm(dim=-1, keepdim=True)).cpu().numpy()
-            feats.update({offset + i: e for i, e in zip(picked, emb, strict=True)})
-        offset += batch.num_rows
-    return np.stack([feats[int(r)] for r in rows])
+
+def image_embeddings(
+    manifest: Manifest, rows: np.ndarray, model: str, pretrained, meta
+) -> np.ndarray:
+    """Image embeddings from ``model`` for ``rows``: reused when present, else computed."""
+    from curate.pipelines.label_issues.features import read_embedding
+
+    if _same_model(manifest, meta):
+        return read_embedding(manifest, rows)
+    from curate.pipelines.embed import embed
+
+    if S.IMAGE not in manifest.schema.names and S.PATH not in manifest.schema.names:
+        raise InputError(f"{manifest.path}: zero-shot needs images ('image' or 'path').")
+    with tempfile.TemporaryDirectory(prefix="curate-zero-shot-") as tmp:
+        embedded = embed(
+            manifest,
+            Path(tmp) / "embedded",
+            model=model,
+            pretrained=pretrained,
+            text=False,
+            dtype="float32",
+            progress=False,
+        )
+        return read_embedding(embedded, rows)
 
 
 def zero_shot_pred_probs(
@@ -82,10 +87,9 @@ def zero_shot_pred_probs(
     model: str = DEFAULT_CLIP_MODEL,
     pretrained: str | None = None,
 ) -> np.ndarray:
-    """Softmax over cosine similarities of each image to each class's prompt embedding."""
-    open_clip = require("open_clip", "clip", package="open_clip_torch")
-    if S.IMAGE not in manifest.schema.names:
-        raise InputError(f"{manifest.path}: zero-shot needs the 'image' column (bytes).")
+    """Softmax over scaled cosine similarities of each image to each class's prompts."""
+    from curate.pipelines.embed import load_encoder
+
     if pretrained is None:
         warnings.warn(
             f"zero-shot with random {model} weights: the probabilities carry no information. "
@@ -93,13 +97,10 @@ def zero_shot_pred_probs(
             RandomWeightsWarning,
             stacklevel=2,
         )
-    device = _device()
-    clip, _, preprocess = open_clip.create_model_and_transforms(model, pretrained=pretrained)
-    clip = clip.to(device).eval()
-    tokenizer = open_clip.get_tokenizer(model)
-    text = _encode_text(clip, tokenizer, class_names, device)
-    images = _encode_images(clip, preprocess, manifest, rows, device)
-    logits = LOGIT_SCALE * images @ text.T
+    encoder = load_encoder(model, pretrained).setup()
+    text = class_text_embeddings(encoder, class_names)
+    images = image_embeddings(manifest, rows, model, pretrained, encoder.metadata())
+    logits = LOGIT_SCALE * images.astype(np.float32) @ text.T
     logits -= logits.max(axis=1, keepdims=True)
     probs = np.exp(logits)
     return (probs / probs.sum(axis=1, keepdims=True)).astype(np.float32)
