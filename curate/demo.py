@@ -39,11 +39,40 @@ def _prune(out_dir: Path, log: Callable[[str], None]) -> Path:
     return m.path
 
 
+def _label_issues(out_dir: Path, log: Callable[[str], None]) -> Path:
+    """Audit the demo labels (DIR/embedded, else DIR/ingested pixels); log the worst ten."""
+    import numpy as np
+
+    from curate.manifests.schema import class_names
+    from curate.pipelines.label_issues import label_issues
+
+    source, features = out_dir / "embedded", "auto"
+    if not source.exists():
+        source, features = out_dir / "ingested", "pixels"
+        log(f"no {source.parent / 'embedded'}: auditing {source} with pixel features")
+    out = out_dir / "label-issues"
+    result = label_issues(source, out, features=features, overwrite=True, log=log)
+    names = class_names(result.schema)
+    quality = result.column("label_quality").to_numpy(zero_copy_only=False)
+    flagged = result.column("is_label_issue").fill_null(False).to_numpy(zero_copy_only=False)
+    log(f"{int(flagged.sum())} label issues among {result.num_rows} rows; worst ten:")
+    log(f"{'id':<14} {'given':<12} {'suggested':<12} quality")
+    given_col, suggested_col = result.column("label"), result.column("suggested_label")
+    for i in np.argsort(np.nan_to_num(quality, nan=2.0), kind="stable")[:10]:
+        given, suggested = (
+            names[k] if names else str(k) for k in (given_col[i].as_py(), suggested_col[i].as_py())
+        )
+        row_id = result.column("id")[i].as_py()
+        log(f"{row_id:<14} {given:<12} {suggested:<12} {quality[i]:.4f}")
+    return out
+
+
 def stages() -> list[Stage]:
     """The demo's stages in order; later issues append embed, prune, label-issues."""
     return [
         ("ingested", _ingest),
         ("pruned", _prune),  # reads DIR/embedded, written by the embed stage before it
+        ("label-issues", _label_issues),  # reads DIR/embedded (or DIR/ingested: pixels)
     ]
 
 
