@@ -93,7 +93,9 @@ def embed(
         ).setup()
     text_col = text_column(m.schema) if cfg.text and enc.has_text else None
     schema = output_schema(m.schema, enc, cfg, text_col is not None)
-    writer = ManifestWriter(out, overwrite=overwrite, resume=resume, schema=schema)
+    writer = ManifestWriter(
+        out, overwrite=overwrite, resume=resume and not overwrite, schema=schema
+    )
     _check_resumable(writer.out, cfg, m)
     done = writer.completed_shards()
     try:
