@@ -128,8 +128,9 @@ def _train_torch(x: np.ndarray, k: int, *, seed: int, niter: int, device: str | 
     xt = torch.from_numpy(x).to(dev)
     c = xt[torch.randperm(len(x), generator=gen)[:k].to(dev)].clone()
     for _ in range(niter):
-        labels, _ = assign_torch(x, c.cpu().numpy(), device=dev)
-        lab = torch.from_numpy(labels.astype(np.int64)).to(dev)
+        lab = torch.cat(
+            [(xt[i : i + _ASSIGN_ROWS] @ c.T).argmax(dim=1) for i in range(0, len(x), _ASSIGN_ROWS)]
+        )
         sums = torch.zeros_like(c).index_add_(0, lab, xt)
         counts = torch.bincount(lab, minlength=k)
         empty = (counts == 0).nonzero().flatten()

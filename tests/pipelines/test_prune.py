@@ -297,3 +297,16 @@ def test_embed_cluster_prune_on_fashion_mnist_images(tmp_path):
     from sklearn.metrics import adjusted_rand_score
 
     assert adjusted_rand_score(t["label"].to_numpy(), t["cluster"].to_numpy()) > 0.05
+
+
+def test_duplicate_groups_do_not_depend_on_the_block_size():
+    from curate.pipelines.prune.semdedup import duplicate_groups
+
+    x, group = planted_duplicates(seed=3)
+    whole = duplicate_groups(x, 0.99, block_elems=1 << 30)
+    tiny = duplicate_groups(x, 0.99, block_elems=len(x) * 3)  # 3 rows per block
+
+    def same(a, b):  # the same partition of the rows, whatever the label values
+        return ((a[:, None] == a[None, :]) == (b[:, None] == b[None, :])).all()
+
+    assert same(whole, tiny) and same(whole, group)
