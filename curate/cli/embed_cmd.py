@@ -75,8 +75,13 @@ def models_cmd(
     from curate.cli.app import console
     from curate.pipelines.embed import list_models
 
-    table = Table("model", "family", "pretrained", "installed", "note")
-    for m in list_models(pattern):
+    models = list_models(pattern)
+    table = Table()
+    width = max((len(m.name) for m in models), default=5)
+    table.add_column("model", no_wrap=True, min_width=min(width, 40))
+    for name in ("family", "pretrained", "installed", "note"):
+        table.add_column(name, overflow="fold")
+    for m in models:
         table.add_row(m.name, m.family, m.pretrained, "yes" if m.available else "no", m.note)
     console.print(table)
 

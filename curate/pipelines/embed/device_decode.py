@@ -146,8 +146,13 @@ class TensorDecoder:
 
     def _decode_jpegs(self, datas: list[bytes]) -> tuple[dict, list[int]]:
         """Decode on the device; returns {index: CHW uint8 tensor} and the indices that failed."""
+        import warnings
+
         import torch
-        from torchvision.io import ImageReadMode, decode_jpeg
+
+        with warnings.catch_warnings():  # torchvision 0.29 points to TorchCodec; still works
+            warnings.simplefilter("ignore", DeprecationWarning)
+            from torchvision.io import ImageReadMode, decode_jpeg
 
         if not datas:
             return {}, []
