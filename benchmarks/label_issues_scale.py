@@ -122,6 +122,14 @@ def phase_stream(work: Path) -> dict:
     return {"rank_s": round(time.perf_counter() - t0, 1), "issues": ranking.num_issues}
 
 
+def _peak_rss_bytes() -> int:
+    """This process's peak RSS (VmHWM; ru_maxrss would carry the parent's over exec)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
 def _child(args) -> None:
     from threadpoolctl import threadpool_limits
 
@@ -133,7 +141,7 @@ def _child(args) -> None:
             out = phase_check(work, args.check_rows, args.phase[6:])
         else:
             out = phase_stream(work)
-    out["peak_rss_gb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6, 2)
+    out["peak_rss_gb"] = round(_peak_rss_bytes() / 1e9, 2)
     print("RESULT " + json.dumps(out))
 
 

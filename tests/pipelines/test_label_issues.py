@@ -185,3 +185,16 @@ def test_embeds_first_when_features_are_needed_and_missing(tmp_path):
     assert result.column("label_quality").null_count == 0
     out = open_manifest(tmp_path / "out")
     assert out.schema.field("embedding").type.list_size == 1280
+
+
+def test_demo_stage_falls_back_to_pixels_and_logs_the_worst_ten(tmp_path):
+    from curate import demo
+
+    write_digits(tmp_path / "ingested", n=300, flips=15)
+    logs: list[str] = []
+    out = dict(demo.stages())["label-issues"](tmp_path, logs.append)
+    assert out == tmp_path / "label-issues" and open_manifest(out).num_rows == 300
+    assert any("pixel features" in line for line in logs)
+    header = next(i for i, line in enumerate(logs) if line.startswith("id "))
+    assert len(logs[header + 1 : header + 11]) == 10
+    assert all(line.startswith("d0") for line in logs[header + 1 : header + 11])
