@@ -124,6 +124,9 @@ def test_multilabel_builtin_predictor_on_embeddings(tmp_path):
     found = set(_flagged(result))
     missing_odd = {i for i in range(20) if digit[i] % 2}
     assert len(found & missing_odd) >= len(missing_odd) // 2
+    audit = label_issues(tmp_path / "ml.parquet", audit_split="test")
+    is_test = np.asarray(table.column("split").to_pylist()) == "test"
+    assert audit.column("label_quality").null_count == (~is_test).sum()
 
 
 def test_config_validates_names():

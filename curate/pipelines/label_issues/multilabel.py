@@ -34,6 +34,22 @@ def _one_vs_rest(seed: int):
     )
 
 
+def fit_predict_multilabel(
+    X_train: np.ndarray, labels: list[list[int]], X_test: np.ndarray, n_classes: int, *, seed: int
+) -> np.ndarray:
+    """Fit one-vs-rest logistic regression on the train rows; per-class probabilities for test."""
+    Y = binarize(labels, n_classes)
+    out = np.zeros((len(X_test), n_classes), dtype=np.float32)
+    present = Y.any(axis=0) & ~Y.all(axis=0)
+    est = _one_vs_rest(seed)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*converge.*")
+        est.fit(X_train, Y[:, present])
+    out[:, np.flatnonzero(present)] = est.predict_proba(X_test)
+    out[:, np.flatnonzero(~present)] = Y[:1, ~present]  # always (or never) present in training
+    return out
+
+
 def cross_val_pred_probs_multilabel(
     X: np.ndarray, labels: list[list[int]], n_classes: int, *, folds: int = 5, seed: int = 0
 ) -> np.ndarray:
@@ -41,19 +57,12 @@ def cross_val_pred_probs_multilabel(
     require("sklearn", "labels", package="scikit-learn")
     from sklearn.model_selection import KFold
 
-    Y = binarize(labels, n_classes)
     out = np.zeros((len(labels), n_classes), dtype=np.float32)
     for i, (train, test) in enumerate(
         KFold(n_splits=folds, shuffle=True, random_state=seed).split(X)
     ):
-        present = Y[train].any(axis=0) & ~Y[train].all(axis=0)
-        est = _one_vs_rest(seed + i)
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message=".*converge.*")
-            est.fit(X[train], Y[train][:, present])
-        out[np.ix_(test, np.flatnonzero(present))] = est.predict_proba(X[test])
-        # a class always (or never) present in training is predicted as such
-        out[np.ix_(test, np.flatnonzero(~present))] = Y[train][:1, ~present]
+        fold_labels = [labels[j] for j in train]
+        out[test] = fit_predict_multilabel(X[train], fold_labels, X[test], n_classes, seed=seed + i)
     return out
 
 

@@ -26,6 +26,7 @@ from curate.pipelines.label_issues.config import (
 from curate.pipelines.label_issues.features import load_features
 from curate.pipelines.label_issues.multilabel import (
     cross_val_pred_probs_multilabel,
+    fit_predict_multilabel,
     rank_multilabel,
 )
 from curate.pipelines.label_issues.plan import Plan, make_plan
@@ -138,11 +139,9 @@ def _predict(base: Manifest, plan: Plan, cfg: LabelIssuesConfig, log: Log) -> np
     if members:
         feats = load_features(base, rows, need=need, features=cfg.features, log=log)
         log(f"features: {feats.source or 'pixels'} for {len(rows)} rows")
-        y = np.asarray(plan.labels_at(rows)) if not plan.multilabel else plan.labels_at(rows)
         if plan.multilabel:
-            return cross_val_pred_probs_multilabel(
-                feats.vectors[audit], y, plan.n_classes, folds=cfg.folds, seed=cfg.seed
-            )
+            return _predict_multilabel(feats.vectors, plan.labels_at(rows), audit, train, plan, cfg)
+        y = np.asarray(plan.labels_at(rows))
         fit_rows = y[train] if train is not None else y[audit]
         warn_small_classes(fit_rows, plan.n_classes, cfg.folds, plan.class_names)
         for name in members:
@@ -150,6 +149,17 @@ def _predict(base: Manifest, plan: Plan, cfg: LabelIssuesConfig, log: Log) -> np
     if "zero_shot" in cfg.predictors:
         out.append(_zero_shot(base, plan, cfg))
     return out[0] if len(out) == 1 else ensemble(out)
+
+
+def _predict_multilabel(X, labels, audit, train, plan: Plan, cfg: LabelIssuesConfig):
+    """One-vs-rest logistic regression: cross-validated, or fit on the train split."""
+    audit_labels = [labels[i] for i in audit]
+    if train is None:
+        return cross_val_pred_probs_multilabel(
+            X[audit], audit_labels, plan.n_classes, folds=cfg.folds, seed=cfg.seed
+        )
+    train_labels = [labels[i] for i in train]
+    return fit_predict_multilabel(X[train], train_labels, X[audit], plan.n_classes, seed=cfg.seed)
 
 
 def _zero_shot(base: Manifest, plan: Plan, cfg: LabelIssuesConfig) -> np.ndarray:
