@@ -73,3 +73,18 @@ def test_default_resolution_and_encoder_api_agree_with_the_step(tmp_path):
 
     with pytest.raises(InputError, match="no text tower"):
         enc.encode_text(["a shoe"])
+
+
+def test_demo_embed_stage_writes_dir_embedded(tmp_path):
+    from curate import demo
+
+    write_manifest(pq.read_table(DEMO_DATA).slice(0, 32), tmp_path / "ingested")
+    logs: list[str] = []
+    out = dict(demo.stages())["embedded"](tmp_path, logs.append)
+    assert out == tmp_path / "embedded"
+    assert [name for name, _ in demo.stages()][:2] == ["ingested", "embedded"]
+    from curate.manifests.io import Manifest
+
+    m = Manifest(out)
+    assert m.num_rows == 32 and m.class_names == Manifest(tmp_path / "ingested").class_names
+    assert "embedded 32 of 32 rows" in logs[0] and "efficientnet_lite0 at 64 px" in logs[1]
