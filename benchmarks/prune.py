@@ -33,6 +33,12 @@ def _peak_rss_gb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2  # KiB on Linux
 
 
+def _cpu_s() -> float:
+    """User + system CPU seconds of this process, all threads: less load-sensitive than wall."""
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return round(r.ru_utime + r.ru_stime, 1)
+
+
 def generate(path: Path, n: int, clusters: int, seed: int = 0) -> None:
     """Unit vectors around random centres; per-concept spread varies; 5% near-duplicates."""
     from curate.manifests import schema as S
@@ -94,6 +100,7 @@ def bare(path: Path, k: int, seed: int) -> dict:
         "train_s": round(t_train, 2),
         "assign_s": round(t_assign, 2),
         "train_plus_assign_s": round(t_train + t_assign, 2),
+        "cpu_s_total": _cpu_s(),
         "peak_rss_gb": round(_peak_rss_gb(), 2),
     }
 
@@ -117,6 +124,7 @@ def pipeline(path: Path, out: Path, k: int, seed: int, dedup_eps: float) -> dict
         "semdedup_s": semdedup,
         "dbp_s": round(t["dbp"] - semdedup, 2),
         "write_s": t.get("write"),
+        "cpu_s_total": _cpu_s(),
         "peak_rss_gb": round(_peak_rss_gb(), 2),
         "kept": info["counts"]["kept"],
         "removed_by_reason": info["counts"]["removed_by_reason"],

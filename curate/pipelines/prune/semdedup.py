@@ -26,8 +26,8 @@ def _unit(x: np.ndarray) -> np.ndarray:
     return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
 
 
-def _blocks(n: int, block_elems: int):
-    step = max(1, block_elems // max(n, 1))
+def _blocks(n: int, block_elems: int, *, min_blocks: int = 1):
+    step = max(1, min(block_elems // max(n, 1), -(-n // min_blocks)))
     for i0 in range(0, n, step):
         yield i0, min(n, i0 + step)
 
@@ -52,8 +52,9 @@ def duplicate_groups(
     """
     x = _unit(x)
     labels = np.arange(len(x))
-    for i0, i1 in _blocks(len(x), block_elems):
-        r, c = np.nonzero(x[i0:i1] @ x[i0:].T > threshold)  # upper triangle only: half the work
+    # rows i0:i1 against rows i0: only (the upper triangle); 8 blocks save ~40% of the work
+    for i0, i1 in _blocks(len(x), block_elems, min_blocks=8 if len(x) >= 1024 else 1):
+        r, c = np.nonzero(x[i0:i1] @ x[i0:].T > threshold)
         r += i0
         c += i0
         upper = c > r
