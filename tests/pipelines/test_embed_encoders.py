@@ -96,3 +96,17 @@ def test_torchvision_jpeg_decoder_matches_pil_and_falls_back():
     assert [e and e[0] for e in errors][-2:] == ["empty", "truncated"]
     diff = np.abs(got.permute(0, 2, 3, 1).numpy() * 255 - want).mean(axis=(1, 2, 3))
     assert (diff[:5] < 6.0).all(), diff  # same images, different resamplers
+
+
+def test_jpeg_header_parser_reads_size_and_channels():
+    from PIL import Image
+
+    from curate.pipelines.embed.device_decode import jpeg_info
+
+    assert jpeg_info(D.jpeg(64, 80)) == (80, 64, 3)
+    assert jpeg_info(D.cmyk_jpeg()) == (48, 48, 4)  # CMYK: left to the CPU path
+    gray = D.encode(Image.fromarray(D.natural(30, 50)[..., 0]), "JPEG")
+    assert jpeg_info(gray) == (50, 30, 1)
+    progressive = D.encode(Image.fromarray(D.natural(33, 51)), "JPEG", progressive=True)
+    assert jpeg_info(progressive) == (51, 33, 3)
+    assert jpeg_info(D.png()) is None and jpeg_info(b"") is None

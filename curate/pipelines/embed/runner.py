@@ -215,7 +215,9 @@ def _run(m: Manifest, writer, enc, cfg: EmbedConfig, done: set[int], text_col) -
     decoder, closers = _decoder(enc, cfg, str(m.path.resolve().parent))
     total = m.num_rows - sum(_chunk_len(m.num_rows, cfg.shard_rows, i) for i in done)
     writes: list = []
-    depth = max(2, 2 * (getattr(closers[-1], "workers", 1) or 1))
+    # batches decoded ahead of the model: enough to keep every worker busy; device-decoded
+    # batches are float tensors in GPU memory, so only a few of them
+    depth = 3 if len(closers) > 1 else max(2, 2 * (closers[-1].workers or 1))
     with (
         ThreadPoolExecutor(1, thread_name_prefix="curate-write") as write_pool,
         progress_bar(total, enabled=cfg.progress, label=f"embed {enc.model_id}") as advance,
