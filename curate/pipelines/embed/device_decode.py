@@ -172,9 +172,12 @@ class TensorDecoder:
 
         import torch
 
-        with warnings.catch_warnings():  # torchvision 0.29 points to TorchCodec; still works
-            warnings.simplefilter("ignore", DeprecationWarning)
-            from torchvision.io import ImageReadMode, decode_jpeg
+        # torchvision 0.29 deprecates its decoders in favour of TorchCodec; they still work,
+        # and nvjpeg batch decoding has no TorchCodec equivalent yet: silence that one warning
+        warnings.filterwarnings(
+            "ignore", "The image decoding and encoding capabilities", DeprecationWarning
+        )
+        from torchvision.io import ImageReadMode, decode_jpeg
 
         if not datas:
             return {}, []
