@@ -110,3 +110,12 @@ def test_jpeg_header_parser_reads_size_and_channels():
     progressive = D.encode(Image.fromarray(D.natural(33, 51)), "JPEG", progressive=True)
     assert jpeg_info(progressive) == (51, 33, 3)
     assert jpeg_info(D.png()) is None and jpeg_info(b"") is None
+
+
+@pytest.mark.slow
+def test_torch_compile_matches_eager_on_cpu(tmp_path):
+    model = D.tiny_clip_config(tmp_path)
+    x = torch.randint(0, 255, (4, 3, 32, 32), dtype=torch.uint8)
+    eager = load_encoder(model, device="cpu").encode_images(x)
+    compiled = load_encoder(model, device="cpu", compile=True).encode_images(x)
+    torch.testing.assert_close(compiled, eager, atol=1e-4, rtol=1e-4)
