@@ -108,6 +108,8 @@ def _to_device(pixels, device: str):
     import torch
 
     if not isinstance(pixels, np.ndarray):
+        if pixels.is_cuda:  # made on the decoder's side stream: keep it alive for this one
+            pixels.record_stream(torch.cuda.current_stream(pixels.device))
         return pixels
     x = torch.from_numpy(pixels)
     if device.startswith("cuda"):

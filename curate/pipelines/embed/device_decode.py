@@ -185,13 +185,13 @@ class TensorDecoder:
         try:
             imgs = decode_jpeg(tensors, mode=ImageReadMode.RGB, device=self.device)
             return dict(enumerate(imgs)), []
-        except RuntimeError:
-            pass  # one bad image fails the batch: decode one by one
+        except Exception:
+            pass  # one bad image fails the whole batch: decode one by one
         done, failed = {}, []
         for j, t in enumerate(tensors):
             try:
                 done[j] = decode_jpeg(t, mode=ImageReadMode.RGB, device=self.device)
-            except RuntimeError:
+            except Exception:  # nvjpeg refuses it: the CPU path decodes or names the error
                 failed.append(j)
         return done, failed
 
@@ -211,10 +211,10 @@ class TensorDecoder:
         import torch
 
         pixels, errs = future.result()
-        t = torch.from_numpy(pixels).permute(0, 3, 1, 2)
+        t = torch.from_numpy(pixels)
         if self.device.startswith("cuda"):
-            t = t.pin_memory()
-        t = t.to(self.device, non_blocking=True).float().div_(255.0)
+            t = t.pin_memory()  # NHWC, contiguous: pinned, then one async copy
+        t = t.to(self.device, non_blocking=True).permute(0, 3, 1, 2).float().div_(255.0)
         out[torch.tensor(idx, device=out.device)] = t
         for k, i in enumerate(idx):
             errors[i] = errs[k]
