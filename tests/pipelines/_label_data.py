@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import os
 from pathlib import Path
 
 import numpy as np
@@ -32,7 +33,11 @@ def one_thread():
         torch.set_num_threads(before)
 
 
-LABEL_ERRORS = Path("/work/shared/data/label-errors")
+#: Published predictions (cleanlab/label-errors): ../shared/data/label-errors beside the repo.
+_REPO = Path(__file__).resolve().parents[2]
+LABEL_ERRORS = Path(
+    os.environ.get("CURATE_LABEL_ERRORS", _REPO.parent / "shared" / "data" / "label-errors")
+)
 CLASS_NAMES = [f"digit_{k}" for k in range(10)]
 
 
