@@ -310,3 +310,9 @@ def test_duplicate_groups_do_not_depend_on_the_block_size():
         return ((a[:, None] == a[None, :]) == (b[:, None] == b[None, :])).all()
 
     assert same(whole, tiny) and same(whole, group)
+
+
+def test_all_rows_invalid_is_an_error_not_an_empty_keep(tmp_path):
+    x = np.zeros((5, 8), np.float32)
+    with pytest.raises(InputError, match="no row is usable"):
+        prune(write_embeddings(tmp_path / "in", x), tmp_path / "o", keep=0.5, method="random")

@@ -150,7 +150,10 @@ def prune(
     with timer("load"):
         loaded = load(m, impl, cfg)
     if loaded.data.n_valid == 0:
-        raise InputError(f"{m.path}: no row is usable for {cfg.method} (see the reasons above).")
+        what = "clip_score" if cfg.method == "clip-score" else repr(cfg.embedding_column)
+        raise InputError(
+            f"{m.path}: no row is usable for {cfg.method}: every {what} is null, NaN or zero."
+        )
     with timer(cfg.method):
         sel = impl.select(loaded.data, cfg)
     invalid = ~loaded.data.valid
