@@ -2,47 +2,31 @@
 
 from __future__ import annotations
 
-import inspect
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.table import Table
 
-
-def _opt(name: str, annotation: Any, default: Any, *decls: str, help: str) -> inspect.Parameter:
-    info = typer.Option(*decls, help=help) if decls else typer.Option(help=help)
-    kind = inspect.Parameter.KEYWORD_ONLY
-    return inspect.Parameter(name, kind, annotation=Annotated[annotation, info], default=default)
-
-
-def _command(fn, params: list[inspect.Parameter]):
-    """Give ``fn(**options)`` a typer signature: one list holds the command's many options."""
-    fn.__signature__ = inspect.Signature(params)
-    return fn
-
+from curate.cli.params import argument, command, option
 
 EMBED_PARAMS = [
-    inspect.Parameter(
-        "manifest",
-        inspect.Parameter.POSITIONAL_OR_KEYWORD,
-        annotation=Annotated[Path, typer.Argument(help="Input manifest (image bytes or paths).")],
-    ),
-    _opt("out", Path, ..., "--out", "-o", help="Output manifest directory."),
-    _opt("model", str, "ViT-B-32", help="open_clip name, timm:<name>, efficientnet_lite0."),
-    _opt("pretrained", str | None, None, help="Hub tag or local checkpoint; none = random."),
-    _opt("device", str, "auto", help="auto, cpu, cuda or cuda:N."),
-    _opt("dtype", str, "float16", help="Embedding storage: float16 or float32."),
-    _opt("batch_size", int, 256, help="Images per forward pass."),
-    _opt("workers", int | None, None, help="CPU decode processes (0: a thread)."),
-    _opt("compile", bool, False, "--compile", help="torch.compile the image tower."),
-    _opt("text", bool, True, "--text/--no-text", help="Embed the text column too."),
-    _opt("image_size", int | None, None, help="Override the encoder's input size."),
-    _opt("shard_rows", int, 10_000, help="Rows per output shard (the unit of resume)."),
-    _opt("decode", str, "auto", help="auto (nvjpeg on CUDA), pil or torchvision."),
-    _opt("precision", str, "auto", help="auto (bf16 on CUDA), fp32, bf16, fp16."),
-    _opt("overwrite", bool, False, "--overwrite", help="Replace an existing output."),
-    _opt("progress", bool, True, "--progress/--no-progress", help="Show a progress bar."),
+    argument("manifest", Path, help="Input manifest (image bytes or paths)."),
+    option("out", Path, ..., "--out", "-o", help="Output manifest directory."),
+    option("model", str, "ViT-B-32", help="open_clip name, timm:<name>, efficientnet_lite0."),
+    option("pretrained", str | None, None, help="Hub tag or local checkpoint; none = random."),
+    option("device", str, "auto", help="auto, cpu, cuda or cuda:N."),
+    option("dtype", str, "float16", help="Embedding storage: float16 or float32."),
+    option("batch_size", int, 256, help="Images per forward pass."),
+    option("workers", int | None, None, help="CPU decode processes (0: a thread)."),
+    option("compile", bool, False, "--compile", help="torch.compile the image tower."),
+    option("text", bool, True, "--text/--no-text", help="Embed the text column too."),
+    option("image_size", int | None, None, help="Override the encoder's input size."),
+    option("shard_rows", int, 10_000, help="Rows per output shard (the unit of resume)."),
+    option("decode", str, "auto", help="auto (nvjpeg on CUDA), pil or torchvision."),
+    option("precision", str, "auto", help="auto (bf16 on CUDA), fp32, bf16, fp16."),
+    option("overwrite", bool, False, "--overwrite", help="Replace an existing output."),
+    option("progress", bool, True, "--progress/--no-progress", help="Show a progress bar."),
 ]
 
 
@@ -88,5 +72,5 @@ def models_cmd(
 
 def register(app: typer.Typer) -> None:
     """Add ``embed`` and ``models`` to the app."""
-    app.command("embed")(_command(embed_cmd, EMBED_PARAMS))
+    app.command("embed")(command(embed_cmd, EMBED_PARAMS))
     app.command("models")(models_cmd)

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import inspect
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
 import typer
 
+from curate.cli.params import argument, command, option
 from curate.errors import InputError
 
 
@@ -51,37 +51,27 @@ def summary_lines(manifest) -> list[str]:
     return lines
 
 
-def _param(name: str, annotation: Any, default: Any, *decls: str, help: str) -> inspect.Parameter:
-    if name == "src":
-        info = typer.Argument(help=help)
-        kind = inspect.Parameter.POSITIONAL_OR_KEYWORD
-        return inspect.Parameter(name, kind, annotation=Annotated[annotation, info])
-    info = typer.Option(*decls, help=help)
-    kind = inspect.Parameter.KEYWORD_ONLY
-    return inspect.Parameter(name, kind, annotation=Annotated[annotation, info], default=default)
-
-
 #: The command's options, in one list (typer reads them from the function signature).
 PARAMS = [
-    _param("src", Path, ..., help="Folder, .parquet, HF dataset folder, .tar shard(s) or .npz."),
-    _param("out", Path, ..., "--out", "-o", help="Output manifest: a folder or a .parquet file."),
-    _param("format", str | None, None, "--format", "-f",
+    argument("src", Path, help="Folder, .parquet, HF dataset folder, .tar shard(s) or .npz."),
+    option("out", Path, ..., "--out", "-o", help="Output manifest: a folder or a .parquet file."),
+    option("format", str | None, None, "--format", "-f",
            help="imagefolder, parquet, hf, webdataset or numpy (default: detected)."),
-    _param("map", list[str] | None, None, "--map",
+    option("map", list[str] | None, None, "--map",
            help="Rename a source column first: old=new (repeatable)."),
-    _param("embeddings", Path | None, None, "--embeddings",
+    option("embeddings", Path | None, None, "--embeddings",
            help="An .npy (rows, dim) of precomputed embeddings aligned with the input rows."),
-    _param("embedding_column", str | None, None, "--embedding-column",
+    option("embedding_column", str | None, None, "--embedding-column",
            help="A list column of the source holding precomputed embeddings."),
-    _param("workers", int | None, None, "--workers", "-j",
+    option("workers", int | None, None, "--workers", "-j",
            help="Processes that read and decode images (default: all CPUs)."),
-    _param("split", str | None, None, "--split",
+    option("split", str | None, None, "--split",
            help="A split name for every row (where the source has no splits)."),
-    _param("labels", Path | None, None, "--labels",
+    option("labels", Path | None, None, "--labels",
            help="numpy: the .npy of labels that goes with an .npy of images."),
-    _param("class_names", str | None, None, "--class-names",
+    option("class_names", str | None, None, "--class-names",
            help="Class names for the labels: a,b,c or a file with one name per line."),
-    _param("overwrite", bool, False, "--overwrite", help="Replace an existing output."),
+    option("overwrite", bool, False, "--overwrite", help="Replace an existing output."),
 ]  # fmt: skip
 
 
@@ -107,9 +97,6 @@ def ingest_cmd(**options: Any) -> None:
         console.print(line, highlight=False, soft_wrap=True)
 
 
-ingest_cmd.__signature__ = inspect.Signature(PARAMS)
-
-
 def register(app: typer.Typer) -> None:
     """Add ``ingest`` to the app."""
-    app.command("ingest")(ingest_cmd)
+    app.command("ingest")(command(ingest_cmd, PARAMS))

@@ -2,64 +2,45 @@
 
 from __future__ import annotations
 
-import inspect
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
 import typer
 from rich.table import Table
 
+from curate.cli.params import argument, command, option
+
 _SUMMARY_CLUSTERS = 15
 
 
-def _opt(name: str, annotation: Any, default: Any, *decls: str, help: str) -> inspect.Parameter:
-    info = typer.Option(*decls, help=help) if decls else typer.Option(help=help)
-    kind = inspect.Parameter.KEYWORD_ONLY
-    return inspect.Parameter(name, kind, annotation=Annotated[annotation, info], default=default)
-
-
-def _arg(name: str, annotation: Any, help: str) -> inspect.Parameter:
-    return inspect.Parameter(
-        name,
-        inspect.Parameter.POSITIONAL_OR_KEYWORD,
-        annotation=Annotated[annotation, typer.Argument(help=help)],
-    )
-
-
-def _command(fn, params: list[inspect.Parameter]):
-    """Give ``fn(**options)`` a typer signature: one place lists a command's many options."""
-    fn.__signature__ = inspect.Signature(params)
-    return fn
-
-
 _COMMON = [
-    _arg("manifest", Path, "Input manifest with an embedding column."),
-    _opt("out", Path, ..., "--out", "-o", help="Output manifest (all rows)."),
+    argument("manifest", Path, help="Input manifest with an embedding column."),
+    option("out", Path, ..., "--out", "-o", help="Output manifest (all rows)."),
 ]
 _TAIL = [
-    _opt("seed", int, 0, help="Seed: same seed, same clusters and subset."),
-    _opt("embedding_column", str, "embedding", help="The vector column to use."),
-    _opt("overwrite", bool, False, help="Replace existing outputs."),
+    option("seed", int, 0, help="Seed: same seed, same clusters and subset."),
+    option("embedding_column", str, "embedding", help="The vector column to use."),
+    option("overwrite", bool, False, help="Replace existing outputs."),
 ]
 
 CLUSTER_PARAMS = [
     *_COMMON,
-    _opt("k", int | None, None, help="Clusters (default: ~100 rows each, at most 1000)."),
-    _opt("niter", int, 20, help="k-means iterations."),
-    _opt("backend", str, "auto", help="auto, faiss, faiss-gpu or torch."),
+    option("k", int | None, None, help="Clusters (default: ~100 rows each, at most 1000)."),
+    option("niter", int, 20, help="k-means iterations."),
+    option("backend", str, "auto", help="auto, faiss, faiss-gpu or torch."),
     *_TAIL,
 ]
 
 PRUNE_PARAMS = [
     *_COMMON,
-    _opt("keep", float | None, None, help="Fraction of valid rows to keep, in (0, 1]."),
-    _opt("method", str, "dbp", help="dbp, semdedup, prototypes, clip-score or random."),
-    _opt("eps", float | None, None, help="semdedup: duplicates have cosine > 1 - eps."),
-    _opt("kept_out", Path | None, None, help="Also write the kept rows here."),
-    _opt("keep_easy", bool, False, help="prototypes/dbp: keep the easiest rows instead."),
-    _opt("dedup_eps", float | None, None, help="dbp: run SemDeDup at this eps first."),
-    _opt("k", int | None, None, help="Recluster with k clusters (default: reuse/auto)."),
-    _opt("temperature", float, 0.1, help="dbp: softmax temperature on complexity."),
+    option("keep", float | None, None, help="Fraction of valid rows to keep, in (0, 1]."),
+    option("method", str, "dbp", help="dbp, semdedup, prototypes, clip-score or random."),
+    option("eps", float | None, None, help="semdedup: duplicates have cosine > 1 - eps."),
+    option("kept_out", Path | None, None, help="Also write the kept rows here."),
+    option("keep_easy", bool, False, help="prototypes/dbp: keep the easiest rows instead."),
+    option("dedup_eps", float | None, None, help="dbp: run SemDeDup at this eps first."),
+    option("k", int | None, None, help="Recluster with k clusters (default: reuse/auto)."),
+    option("temperature", float, 0.1, help="dbp: softmax temperature on complexity."),
     *_TAIL,
 ]
 
@@ -127,5 +108,5 @@ def _cluster_table(per: dict) -> None:
 
 def register(app: typer.Typer) -> None:
     """Add ``cluster`` and ``prune`` to the app."""
-    app.command("cluster")(_command(cluster_cmd, CLUSTER_PARAMS))
-    app.command("prune")(_command(prune_cmd, PRUNE_PARAMS))
+    app.command("cluster")(command(cluster_cmd, CLUSTER_PARAMS))
+    app.command("prune")(command(prune_cmd, PRUNE_PARAMS))
