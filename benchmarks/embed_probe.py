@@ -14,8 +14,6 @@ The full 60k train split at 224 px takes over an hour on 2 CPU cores; use a subs
 from __future__ import annotations
 
 import argparse
-import gzip
-import io
 import json
 import tempfile
 import time
@@ -23,27 +21,12 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
-from PIL import Image
-
-FMNIST = Path("/usr/share/datasets/fashion-mnist")
-
-
-def load_idx(kind: str) -> tuple[np.ndarray, np.ndarray]:
-    with gzip.open(FMNIST / f"{kind}-images-idx3-ubyte.gz") as fh:
-        x = np.frombuffer(fh.read(), np.uint8, offset=16).reshape(-1, 28, 28)
-    with gzip.open(FMNIST / f"{kind}-labels-idx1-ubyte.gz") as fh:
-        y = np.frombuffer(fh.read(), np.uint8, offset=8)
-    return x, y.astype(np.int64)
+from _fashion import fashion_mnist, png_bytes
 
 
 def png_table(x: np.ndarray, y: np.ndarray, split: str) -> pa.Table:
-    def png(a: np.ndarray) -> bytes:
-        buf = io.BytesIO()
-        Image.fromarray(a).save(buf, "PNG")
-        return buf.getvalue()
-
     ids = [f"{split}-{i:05d}" for i in range(len(x))]
-    return pa.table({"id": ids, "image": [png(a) for a in x], "label": y})
+    return pa.table({"id": ids, "image": [png_bytes(a) for a in x], "label": y})
 
 
 def embed_table(table: pa.Table, tmp: Path, name: str, args) -> tuple[np.ndarray, float]:
@@ -81,8 +64,8 @@ def main() -> None:
     ap.add_argument("--device", default="auto")
     ap.add_argument("--batch-size", type=int, default=256)
     args = ap.parse_args()
-    xtr_all, ytr_all = load_idx("train")
-    xte, yte = (a[: args.test] for a in load_idx("t10k"))
+    xtr_all, ytr_all = fashion_mnist("train")
+    xte, yte = (a[: args.test] for a in fashion_mnist("test"))
     rng = np.random.default_rng(0)
     idx = np.sort(rng.choice(len(xtr_all), size=min(args.train, len(xtr_all)), replace=False))
     t0 = time.perf_counter()

@@ -11,7 +11,6 @@ that warms the page cache, so the figures measure decoding and writing rather th
 from __future__ import annotations
 
 import argparse
-import gzip
 import io
 import json
 import os
@@ -21,26 +20,10 @@ import time
 from pathlib import Path
 
 import numpy as np
+from _fashion import fashion_mnist
 
-FASHION = Path("/usr/share/datasets/fashion-mnist")
 CLASSES = ["t-shirt", "trouser", "pullover", "dress", "coat",
            "sandal", "shirt", "sneaker", "bag", "ankle-boot"]  # fmt: skip
-
-
-def _idx(path: Path) -> np.ndarray:
-    with gzip.open(path) as fh:
-        data = fh.read()
-    dims = data[3]
-    shape = [int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(dims)]
-    return np.frombuffer(data, np.uint8, offset=4 + 4 * dims).reshape(shape)
-
-
-def fashion_mnist() -> tuple[np.ndarray, np.ndarray]:
-    x = np.concatenate([_idx(FASHION / "train-images-idx3-ubyte.gz"),
-                        _idx(FASHION / "t10k-images-idx3-ubyte.gz")])  # fmt: skip
-    y = np.concatenate([_idx(FASHION / "train-labels-idx1-ubyte.gz"),
-                        _idx(FASHION / "t10k-labels-idx1-ubyte.gz")])  # fmt: skip
-    return x, y
 
 
 def build_tree(root: Path, n: int, size: int) -> Path:
@@ -51,7 +34,9 @@ def build_tree(root: Path, n: int, size: int) -> Path:
     if marker.exists():
         return root
     shutil.rmtree(root, ignore_errors=True)
-    x, y = fashion_mnist()
+    parts = [fashion_mnist("train"), fashion_mnist("test")]
+    x = np.concatenate([p[0] for p in parts])
+    y = np.concatenate([p[1] for p in parts])
     for name in CLASSES:
         (root / name).mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()

@@ -13,27 +13,17 @@ probabilities; cleanlab flags issues (default ``prune_by_noise_rate``); AUROC ra
 from __future__ import annotations
 
 import argparse
-import gzip
 import json
 import time
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+from _fashion import fashion_mnist
 
-FASHION = Path("/usr/share/datasets/fashion-mnist")
 NAMES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
          "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]  # fmt: skip
 CONFUSABLE = {0: 6, 6: 0, 2: 4, 4: 2, 5: 7, 7: 9, 9: 5, 1: 3, 3: 1, 8: 2}
-
-
-def read_idx(split: str = "train") -> tuple[np.ndarray, np.ndarray]:
-    prefix = "train" if split == "train" else "t10k"
-    with gzip.open(FASHION / f"{prefix}-images-idx3-ubyte.gz") as f:
-        images = np.frombuffer(f.read(), np.uint8, offset=16).reshape(-1, 28, 28)
-    with gzip.open(FASHION / f"{prefix}-labels-idx1-ubyte.gz") as f:
-        labels = np.frombuffer(f.read(), np.uint8, offset=8).astype(np.int64)
-    return images, labels
 
 
 def read_embedded(path: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -112,7 +102,7 @@ def run(args) -> dict:
         pixels, truth, vectors = read_embedded(args.embedded)
         feature_name = "embedding column of " + args.embedded
     else:
-        pixels, truth = read_idx()
+        pixels, truth = fashion_mnist("train")
         vectors = None
         feature_name = "pixels (784)"
     pixels, truth = pixels[: args.rows], truth[: args.rows]

@@ -84,9 +84,7 @@ def phase_groupby(path: Path, rows: int) -> dict:
         "SELECT cluster, count(*) AS n, avg(label) AS mean_label FROM m GROUP BY cluster", m=path
     )
     t1 = time.perf_counter()
-    by_label = curate.sql(
-        "SELECT label, avg(embedding[1]) AS e0 FROM m GROUP BY label", m=path
-    )
+    by_label = curate.sql("SELECT label, avg(embedding[1]) AS e0 FROM m GROUP BY label", m=path)
     t2 = time.perf_counter()
     assert sum(by_cluster.column("n").to_pylist()) == rows and by_label.num_rows == 100
     return {"groupby_cluster_seconds": t1 - t0, "groupby_label_embedding_seconds": t2 - t1}

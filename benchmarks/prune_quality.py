@@ -13,16 +13,14 @@ Run: ``nice python benchmarks/prune_quality.py --train-rows 20000 --image-size 6
 from __future__ import annotations
 
 import argparse
-import gzip
-import io
 import json
 import time
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+from _fashion import fashion_mnist, png_bytes
 
-FMNIST = Path("/usr/share/datasets/fashion-mnist")
 KEEPS = (0.1, 0.27, 0.5, 0.8)
 PROBE_DIM = 128
 METHODS = {
@@ -34,22 +32,6 @@ METHODS = {
 }
 
 
-def read_idx(path: Path) -> np.ndarray:
-    with gzip.open(path) as f:
-        data = f.read()
-    nd = data[3]
-    dims = [int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(nd)]
-    return np.frombuffer(data, np.uint8, offset=4 + 4 * nd).reshape(dims)
-
-
-def _png(a: np.ndarray) -> bytes:
-    from PIL import Image
-
-    buf = io.BytesIO()
-    Image.fromarray(a).save(buf, format="PNG")
-    return buf.getvalue()
-
-
 def embed_split(split: str, rows: int, cache: Path, image_size: int) -> tuple[np.ndarray, ...]:
     """(embeddings float16, labels) of the first ``rows`` images of a split, cached as .npz."""
     from curate.manifests.io import write_manifest
@@ -59,13 +41,11 @@ def embed_split(split: str, rows: int, cache: Path, image_size: int) -> tuple[np
     if npz.exists():
         z = np.load(npz)
         return z["x"], z["y"]
-    prefix = "train" if split == "train" else "t10k"
-    images = read_idx(FMNIST / f"{prefix}-images-idx3-ubyte.gz")[:rows]
-    labels = read_idx(FMNIST / f"{prefix}-labels-idx1-ubyte.gz")[:rows].astype(np.int64)
+    images, labels = (a[:rows] for a in fashion_mnist(split))
     table = pa.table(
         {
             "id": [f"{split}{i:05d}" for i in range(len(images))],
-            "image": pa.array([_png(a) for a in images], pa.binary()),
+            "image": pa.array([png_bytes(a) for a in images], pa.binary()),
             "label": labels,
         }
     )
