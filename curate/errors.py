@@ -19,6 +19,10 @@ class OutputExistsError(CurateError):
     """The output path already exists and ``overwrite`` was not requested."""
 
 
+class OptionError(InputError, TypeError):
+    """A step was called with an unknown option name, or with both config= and options."""
+
+
 class MissingExtraError(CurateError):
     """An optional dependency is not installed; the message names the pip extra."""
 

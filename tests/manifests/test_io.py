@@ -134,3 +134,15 @@ def test_mismatched_batch_schema_is_a_clear_error(tmp_path: Path) -> None:
     w.write(pa.table({"id": ["a"], "x": [1.0]}))
     with pytest.raises(ManifestError, match="does not match"):
         w.write(pa.table({"id": ["b"], "y": ["no"]}))
+
+
+def test_step_options_are_checked_the_same_way_for_every_step() -> None:
+    from curate.config import resolve_config
+    from curate.errors import OptionError
+    from curate.pipelines.prune import PruneConfig
+
+    assert resolve_config(PruneConfig, None, {"keep": 0.5}, step="prune").keep == 0.5
+    with pytest.raises(TypeError, match=r"unknown option\(s\) \['kep'\].*'keep'"):
+        resolve_config(PruneConfig, None, {"kep": 0.5}, step="prune")
+    with pytest.raises(OptionError, match="not both"):
+        resolve_config(PruneConfig, PruneConfig(keep=0.5), {"keep": 0.2}, step="prune")

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pyarrow as pa
 
+from curate.config import resolve_config
 from curate.errors import InputError
 from curate.manifests.ingest.images import WorkerPool
 
@@ -96,11 +96,7 @@ class IngestConfig:
     @classmethod
     def from_options(cls, options: Mapping[str, object]) -> IngestConfig:
         """Build from keyword options; an unknown name raises a TypeError listing valid ones."""
-        valid = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(options) - valid)
-        if unknown:
-            raise TypeError(f"ingest() got unknown option(s) {unknown}; valid: {sorted(valid)}")
-        return cls(**options)  # type: ignore[arg-type]
+        return resolve_config(cls, None, options, step="ingest")
 
 
 @dataclass

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
+from curate.config import resolve_config
 from curate.pipelines.embed.decode import DEFAULT_MAX_PIXELS
 
 DTYPES = ("float16", "float32")
@@ -114,9 +114,5 @@ def _positive(name: str, value: object) -> None:
 
 
 def make_config(config: EmbedConfig | None, options: dict[str, Any]) -> EmbedConfig:
-    """``config`` (or the defaults) with ``options`` applied; unknown names raise TypeError."""
-    valid = [f.name for f in dataclasses.fields(EmbedConfig)]
-    unknown = sorted(set(options) - set(valid))
-    if unknown:
-        raise TypeError(f"embed() got unknown option(s) {unknown}; valid options are {valid}.")
-    return dataclasses.replace(config or EmbedConfig(), **options)
+    """``config`` or ``EmbedConfig(**options)``; unknown names raise a TypeError listing them."""
+    return resolve_config(EmbedConfig, config, options, step="embed")

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
+from curate.config import resolve_config
 from curate.errors import MissingExtraError
 from curate.manifests import schema as S
 from curate.manifests.io import Manifest, open_manifest, prepare_output
@@ -54,15 +55,7 @@ Log = Callable[[str], None]
 
 
 def _config(config: LabelIssuesConfig | None, options: dict) -> LabelIssuesConfig:
-    if config is not None and options:
-        raise TypeError("pass either config= or keyword options, not both")
-    if config is not None:
-        return config
-    valid = [f.name for f in dataclasses.fields(LabelIssuesConfig)]
-    unknown = sorted(set(options) - set(valid))
-    if unknown:
-        raise TypeError(f"label_issues() got unknown option(s) {unknown}; valid: {valid}")
-    return LabelIssuesConfig(**options)
+    return resolve_config(LabelIssuesConfig, config, options, step="label_issues")
 
 
 # -- pred_probs from a user source ----------------------------------------------------------

@@ -7,6 +7,7 @@ from dataclasses import asdict
 
 import numpy as np
 
+from curate.config import resolve_config
 from curate.errors import InputError
 from curate.manifests.io import Manifest, open_manifest
 from curate.manifests.runinfo import Timer, make_run_info, write_run_json
@@ -137,13 +138,7 @@ def prune(
     Manifest
         ``out``; its run.json holds the per-cluster size, complexity, quota and kept count.
     """
-    if config is not None and options:
-        raise InputError("pass either config= or keyword options to prune(), not both")
-    try:
-        cfg = config or PruneConfig(**options)
-    except TypeError:
-        fields = ", ".join(PruneConfig.__dataclass_fields__)
-        raise InputError(f"prune() options are {fields}; got {sorted(options)}") from None
+    cfg = resolve_config(PruneConfig, config, options, step="prune")
     impl = get_method(cfg.method)
     m = open_manifest(manifest).validate()
     timer = Timer()
