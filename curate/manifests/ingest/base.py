@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -131,6 +131,20 @@ class Adapter:
 
     def num_rows(self, ctx: IngestContext) -> int | None:
         return None
+
+
+def is_glob(src: Path | str) -> bool:
+    """Whether ``src`` is a glob pattern rather than a path."""
+    return any(c in str(src) for c in "*?[")
+
+
+def detect_files(src: Path, suffix: str, files: Callable[[Path], list[Path]]) -> bool:
+    """``src`` is a ``suffix`` file, a glob of them, or a folder where ``files`` finds some."""
+    if is_glob(src):
+        return str(src).endswith(suffix)
+    if src.is_file():
+        return src.suffix == suffix
+    return src.is_dir() and bool(files(src))
 
 
 def missing_path_error(path: Path, what: str = "input") -> InputError:

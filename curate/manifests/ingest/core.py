@@ -15,7 +15,13 @@ import pyarrow.compute as pc
 
 from curate.errors import InputError, OutputExistsError
 from curate.manifests import schema as S
-from curate.manifests.ingest.base import Adapter, IngestConfig, IngestContext
+from curate.manifests.ingest.base import (
+    Adapter,
+    IngestConfig,
+    IngestContext,
+    is_glob,
+    missing_path_error,
+)
 from curate.manifests.ingest.detect import ADAPTERS, detect_format
 from curate.manifests.ingest.embeddings import embedding_source
 from curate.manifests.ingest.ids import IdChecker
@@ -49,10 +55,8 @@ def failure_counts(errors: pa.ChunkedArray | pa.Array) -> dict[str, int]:
 
 
 def _check_paths(src: Path, out: Path, overwrite: bool) -> None:
-    if not src.exists() and not any(c in str(src) for c in "*?["):
-        raise InputError(
-            f"{src}: input does not exist; check the path (and the working directory)."
-        )
+    if not src.exists() and not is_glob(src):
+        raise missing_path_error(src)
     if out.exists() and not overwrite:
         raise OutputExistsError(f"{out}: output already exists; pass --overwrite to replace it.")
     s, o = src.resolve(), out.resolve()

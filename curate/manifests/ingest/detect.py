@@ -6,7 +6,7 @@ from pathlib import Path
 
 from curate.errors import InputError
 from curate.manifests.ingest.arrays import NumpyAdapter
-from curate.manifests.ingest.base import Adapter
+from curate.manifests.ingest.base import Adapter, is_glob, missing_path_error
 from curate.manifests.ingest.hf import HFAdapter
 from curate.manifests.ingest.imagefolder import ImageFolderAdapter
 from curate.manifests.ingest.parquet import ParquetAdapter
@@ -28,11 +28,8 @@ ADAPTERS: dict[str, Adapter] = {
 def detect_format(src: str | Path) -> str:
     """Name the format of ``src``; raise :class:`InputError` (listing formats) if unknown."""
     src = Path(src)
-    is_glob = any(c in str(src) for c in "*?[")
-    if not src.exists() and not is_glob:
-        raise InputError(
-            f"{src}: input does not exist; check the path (and the working directory)."
-        )
+    if not src.exists() and not is_glob(src):
+        raise missing_path_error(src)
     if src.is_dir() and not any(src.iterdir()):
         raise InputError(f"{src}: the input folder is empty; nothing to ingest.")
     for name, adapter in ADAPTERS.items():

@@ -12,7 +12,7 @@ import pyarrow.parquet as pq
 from curate.errors import InputError
 from curate.manifests import schema as S
 from curate.manifests.ingest import columns as C
-from curate.manifests.ingest.base import Adapter, IngestContext
+from curate.manifests.ingest.base import Adapter, IngestContext, detect_files, is_glob
 from curate.manifests.ingest.images import probe_images
 from curate.manifests.io import IN_PROGRESS
 
@@ -23,7 +23,7 @@ def _is_data_file(p: Path) -> bool:
 
 def parquet_files(src: Path) -> list[Path]:
     """The Parquet files of a file, a folder (recursively) or a glob, sorted."""
-    if any(c in str(src) for c in "*?["):
+    if is_glob(src):
         return sorted(Path(p) for p in glob(str(src), recursive=True) if _is_data_file(Path(p)))
     if src.is_dir():
         return sorted(p for p in src.rglob("*.parquet") if _is_data_file(p))
@@ -75,11 +75,7 @@ class ParquetAdapter(Adapter):
     name = "parquet"
 
     def detect(self, src: Path) -> bool:
-        if any(c in str(src) for c in "*?["):
-            return str(src).endswith(".parquet")
-        if src.is_file():
-            return src.suffix == ".parquet"
-        return src.is_dir() and bool(parquet_files(src))
+        return detect_files(src, ".parquet", parquet_files)
 
     def num_rows(self, ctx: IngestContext) -> int | None:
         return sum(pq.read_metadata(f).num_rows for f in parquet_files(ctx.src))

@@ -14,7 +14,7 @@ import pyarrow as pa
 
 from curate.errors import InputError
 from curate.manifests import schema as S
-from curate.manifests.ingest.base import Adapter, IngestContext
+from curate.manifests.ingest.base import Adapter, IngestContext, detect_files, is_glob
 from curate.manifests.ingest.images import probe_images
 
 IMAGE_EXTS = ("jpg", "jpeg", "png", "webp", "bmp", "tif", "tiff", "gif", "ppm", "pgm")
@@ -26,7 +26,7 @@ RESERVED = frozenset({S.ID, S.IMAGE, S.TEXT, S.LABEL, S.ERROR, S.SPLIT, S.EMBEDD
 
 def tar_shards(src: Path) -> list[Path]:
     """The ``.tar`` shards of a file, a folder (recursively) or a glob, sorted."""
-    if any(c in str(src) for c in "*?["):
+    if is_glob(src):
         return sorted(Path(p) for p in glob(str(src), recursive=True) if p.endswith(".tar"))
     if src.is_dir():
         return sorted(p for p in src.rglob("*.tar") if not p.name.startswith("."))
@@ -179,11 +179,7 @@ class WebDatasetAdapter(Adapter):
     name = "webdataset"
 
     def detect(self, src: Path) -> bool:
-        if any(c in str(src) for c in "*?["):
-            return str(src).endswith(".tar")
-        if src.is_file():
-            return src.suffix == ".tar"
-        return src.is_dir() and bool(tar_shards(src))
+        return detect_files(src, ".tar", tar_shards)
 
     def _table(self, rows: list[dict], probed: list, cols: _Columns, ctx: IngestContext):
         images = [r[S.IMAGE] for r in rows]
