@@ -23,7 +23,8 @@ KNN = 16
 
 def _unit(x: np.ndarray) -> np.ndarray:
     x = x.astype(np.float32)
-    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+    x *= (1.0 / np.maximum(np.sqrt(np.einsum("ij,ij->i", x, x)), 1e-12))[:, None]
+    return x
 
 
 def _blocks(n: int, block_elems: int, *, min_blocks: int = 1):
@@ -47,19 +48,30 @@ def duplicate_groups(
 ) -> np.ndarray:
     """Connected components of the graph ``cos(x_i, x_j) > threshold``, in row blocks.
 
-    Memory is one block of similarities (``block_elems``) plus the edges found in it, never
-    n x n. Returns a component id per row.
+    Memory is one block of similarities (``block_elems``) plus at most ``block_elems``
+    pending edges, never n x n. Returns a component id per row.
     """
     x = _unit(x)
-    labels = np.arange(len(x))
+    n = len(x)
+    labels = np.arange(n)
+    pending_a: list[np.ndarray] = []
+    pending_b: list[np.ndarray] = []
+    n_pending = 0
     # rows i0:i1 against rows i0: only (the upper triangle); 8 blocks save ~40% of the work
-    for i0, i1 in _blocks(len(x), block_elems, min_blocks=8 if len(x) >= 1024 else 1):
-        r, c = np.nonzero(x[i0:i1] @ x[i0:].T > threshold)
-        r += i0
-        c += i0
-        upper = c > r
+    for i0, i1 in _blocks(n, block_elems, min_blocks=8 if n >= 1024 else 1):
+        s = x[i0:i1] @ x[i0:].T
+        # flatnonzero on the raveled mask is ~10x faster than a 2-D nonzero
+        r, c = np.divmod(np.flatnonzero(s.ravel() > threshold), n - i0)
+        upper = c > r  # drops the diagonal and the pairs seen in an earlier block
         if upper.any():
-            labels = _merge(labels, r[upper], c[upper])
+            pending_a.append(r[upper] + i0)
+            pending_b.append(c[upper] + i0)
+            n_pending += int(upper.sum())
+        if n_pending >= block_elems:  # bound the edge memory on very dense groups
+            labels = _merge(labels, np.concatenate(pending_a), np.concatenate(pending_b))
+            pending_a, pending_b, n_pending = [], [], 0
+    if n_pending:
+        labels = _merge(labels, np.concatenate(pending_a), np.concatenate(pending_b))
     return labels
 
 
