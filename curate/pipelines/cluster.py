@@ -82,8 +82,17 @@ def auto_k(n_valid: int) -> int:
     return int(min(1000, max(1, n_valid // 100)))
 
 
-def _sample(manifest: Manifest, col: E.EmbeddingColumn, cfg: ClusterConfig, k_hint: int | None):
-    """One pass: validity codes for every row and a seeded row sample of valid vectors."""
+def _sample(
+    manifest: Manifest,
+    col: E.EmbeddingColumn,
+    cfg: ClusterConfig,
+    k_hint: int | None,
+    vectors: np.ndarray | None = None,
+):
+    """One pass: validity codes for every row and a seeded row sample of valid vectors.
+
+    With ``vectors`` (an (n, d) float16 array), every row's unit vector is stored there too.
+    """
     n = manifest.num_rows
     rng = np.random.default_rng(cfg.seed)
     cap = (k_hint or 1000) * cfg.max_points_per_centroid
@@ -96,8 +105,18 @@ def _sample(manifest: Manifest, col: E.EmbeddingColumn, cfg: ClusterConfig, k_hi
         local = chosen[lo:hi] - off
         local = local[c[local] == E.VALID]
         parts.append(mat[local])
+        if vectors is not None:
+            vectors[off : off + len(c)] = mat
     sample = np.concatenate(parts) if parts else np.zeros((0, col.dim), np.float32)
     return codes, sample
+
+
+def _held_batches(vectors: np.ndarray, codes: np.ndarray, batch_size: int):
+    """``(offset, unit float32 block, codes)`` from the float16 vectors held in memory."""
+    for off in range(0, len(vectors), batch_size):
+        mat = vectors[off : off + batch_size].astype(np.float32)
+        mat *= (1.0 / np.maximum(np.sqrt(np.einsum("ij,ij->i", mat, mat)), 1e-12))[:, None]
+        yield off, mat, codes[off : off + batch_size]
 
 
 def fit_clusters(
@@ -109,15 +128,17 @@ def fit_clusters(
     """Train spherical k-means on a seeded sample and assign every valid row.
 
     Two streaming passes over the embedding column; memory holds the sample
-    (``k * max_points_per_centroid`` rows) and per-row results (8 bytes a row), plus the
-    float16 vectors when ``keep_vectors`` (for SemDeDup).
+    (``k * max_points_per_centroid`` rows) and per-row results (8 bytes a row). With
+    ``keep_vectors`` (for SemDeDup) the float16 unit vectors are held from the first pass and
+    assigned from memory, so the column is read once.
     """
     cfg = cfg or ClusterConfig()
     m = open_manifest(manifest)
     col = E.check_embedding_column(m, cfg.embedding_column)
     timer = Timer()
+    vectors = np.zeros((m.num_rows, col.dim), dtype=np.float16) if keep_vectors else None
     with timer("sample"):
-        codes, sample = _sample(m, col, cfg, cfg.k)
+        codes, sample = _sample(m, col, cfg, cfg.k, vectors)
     n_valid = int((codes == E.VALID).sum())
     if n_valid == 0:
         raise InputError(
@@ -142,17 +163,18 @@ def fit_clusters(
     n = m.num_rows
     labels = np.full(n, -1, dtype=np.int32)
     sims = np.full(n, np.nan, dtype=np.float32)
-    vectors = np.zeros((n, col.dim), dtype=np.float16) if keep_vectors else None
+    if vectors is not None:
+        batches = _held_batches(vectors, codes, cfg.batch_size)
+    else:
+        batches = ((off, mat, c) for off, mat, c, _ in E.scan(m, col, batch_size=cfg.batch_size))
     with timer("assign"):
-        for off, mat, c, _ in E.scan(m, col, batch_size=cfg.batch_size):
+        for off, mat, c in batches:
             ok = np.flatnonzero(c == E.VALID)
             if len(ok) == len(c):
                 labels[off : off + len(c)], sims[off : off + len(c)] = km.assign_unit(mat)
             elif len(ok):
                 lab, sim = km.assign_unit(mat[ok])
                 labels[off + ok], sims[off + ok] = lab, sim
-            if vectors is not None:
-                vectors[off : off + len(c)] = mat
     return Clustering(km, labels, sims, codes, k, vectors, timer.seconds)
 
 
@@ -232,7 +254,7 @@ def cluster(
     with timer("write"), ManifestWriter(out, overwrite=overwrite) as w:
         np.save(centroids_path(w.out), res.model.centroids_)
         offset = 0
-        for batch in m.iter_batches(batch_size=cfg.batch_size):
+        for batch in m.iter_batches(batch_size=cfg.batch_size, prefetch=2):
             sl = slice(offset, offset + batch.num_rows)
             offset += batch.num_rows
             lab = res.cluster[sl]
