@@ -11,6 +11,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from curate.errors import InputError, ManifestError, OutputExistsError
+from curate.manifests import _prefetch
 from curate.manifests import schema as S
 
 IN_PROGRESS = "_CURATE_IN_PROGRESS"
@@ -89,15 +90,26 @@ class Manifest:
         return self
 
     def iter_batches(
-        self, columns: list[str] | None = None, *, batch_size: int = DEFAULT_BATCH_ROWS
+        self,
+        columns: list[str] | None = None,
+        *,
+        batch_size: int = DEFAULT_BATCH_ROWS,
+        prefetch: int = 0,
     ) -> Iterator[pa.RecordBatch]:
-        """Yield record batches of at most ``batch_size`` rows, shard by shard."""
+        """Yield record batches of at most ``batch_size`` rows, shard by shard.
+
+        ``prefetch=n`` decodes up to ``n`` batches ahead in a background thread, so reading
+        overlaps the caller's work (memory grows by ``n`` batches).
+        """
         if columns is not None:
             missing = [c for c in columns if c not in self.schema.names]
             if missing:
                 raise ManifestError(
                     f"{self.path}: no column(s) {missing}; it has {self.schema.names}."
                 )
+        yield from _prefetch.prefetch(self._batches(columns, batch_size), prefetch)
+
+    def _batches(self, columns: list[str] | None, batch_size: int) -> Iterator[pa.RecordBatch]:
         for f in self.files:
             # pre_buffer=False: pre-buffering caches every requested row group, so memory
             # would grow with the file instead of staying at one row group.

@@ -140,7 +140,7 @@ def scan(
     """
     cols = [column.name, *(extra or [])]
     offset = 0
-    for batch in manifest.iter_batches(cols, batch_size=batch_size):
+    for batch in manifest.iter_batches(cols, batch_size=batch_size, prefetch=2):
         mat, codes = vectors_from_array(batch.column(0), column.dim)
         yield offset, mat, codes, batch
         offset += batch.num_rows

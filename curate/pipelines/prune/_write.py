@@ -64,7 +64,7 @@ def write_outputs(m: Manifest, out, kept_out, sel: Selection, loaded: Loaded, **
             for w in writers:
                 np.save(centroids_path(w.out), loaded.data.centroids)
         offset = 0
-        for batch in m.iter_batches():
+        for batch in m.iter_batches(prefetch=2):
             sl = slice(offset, offset + batch.num_rows)
             offset += batch.num_rows
             full = with_columns(batch, _new_columns(batch, sl, sel, loaded, ids, method))
