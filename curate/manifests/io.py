@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import threading
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
@@ -95,11 +96,14 @@ class Manifest:
         *,
         batch_size: int = DEFAULT_BATCH_ROWS,
         prefetch: int = 0,
+        rows: tuple[int, int] | None = None,
     ) -> Iterator[pa.RecordBatch]:
         """Yield record batches of at most ``batch_size`` rows, shard by shard.
 
         ``prefetch=n`` decodes up to ``n`` batches ahead in a background thread, so reading
-        overlaps the caller's work (memory grows by ``n`` batches).
+        overlaps the caller's work (memory grows by ``n`` batches). ``rows=(lo, hi)`` reads
+        only rows ``lo`` to ``hi - 1`` (manifest order), touching only the row groups that
+        hold them, so several threads can read disjoint ranges at once.
         """
         if columns is not None:
             missing = [c for c in columns if c not in self.schema.names]
@@ -107,14 +111,40 @@ class Manifest:
                 raise ManifestError(
                     f"{self.path}: no column(s) {missing}; it has {self.schema.names}."
                 )
-        yield from _prefetch.prefetch(self._batches(columns, batch_size), prefetch)
+        lo, hi = rows if rows is not None else (0, self.num_rows)
+        batches = self._batches(columns, batch_size, lo, hi)
+        yield from _prefetch.prefetch(batches, prefetch)
 
-    def _batches(self, columns: list[str] | None, batch_size: int) -> Iterator[pa.RecordBatch]:
-        for f in self.files:
+    def _batches(
+        self, columns: list[str] | None, batch_size: int, lo: int, hi: int
+    ) -> Iterator[pa.RecordBatch]:
+        file_start = 0  # first row of the current file, in manifest order
+        for f, meta in zip(self.files, self._metas, strict=True):
+            groups, group_start, row = [], None, file_start
+            for g in range(meta.num_row_groups):
+                g_rows = meta.row_group(g).num_rows
+                if row < hi and row + g_rows > lo:
+                    groups.append(g)
+                    group_start = row if group_start is None else group_start
+                row += g_rows
+            file_start += meta.num_rows
+            if not groups:
+                continue
+            skip = max(0, lo - group_start)  # rows of the first group before ``lo``
+            want = min(hi, file_start) - max(lo, group_start)
             # pre_buffer=False: pre-buffering caches every requested row group, so memory
             # would grow with the file instead of staying at one row group.
             pf = pq.ParquetFile(f, pre_buffer=False)
-            yield from pf.iter_batches(batch_size=batch_size, columns=columns)
+            for batch in pf.iter_batches(batch_size=batch_size, row_groups=groups, columns=columns):
+                if skip >= batch.num_rows:
+                    skip -= batch.num_rows
+                    continue
+                batch = batch.slice(skip, want)
+                skip, want = 0, want - batch.num_rows
+                if batch.num_rows:
+                    yield batch
+                if want <= 0:
+                    break
 
     def read(self, columns: list[str] | None = None) -> pa.Table:
         """Read the whole manifest (or some columns) into memory; for small manifests."""
@@ -180,6 +210,7 @@ class ManifestWriter:
         self._writer: pq.ParquetWriter | None = None
         self._tmp: Path | None = None
         self._shard_rows = 0
+        self._lock = threading.Lock()
         if self.single_file:
             self.out.parent.mkdir(parents=True, exist_ok=True)
             self._next_shard = 0
@@ -213,6 +244,29 @@ class ManifestWriter:
         )  # fmt: skip
         os.replace(tmp, self.shard_path(index))
         self.rows_written += table.num_rows
+
+    def open_shard(self, index: int) -> ShardStream:
+        """Stream rows into shard ``index``; threads may each fill their own shard at once.
+
+        The schema must be known (``schema=`` or an earlier write). The shard appears only
+        when :meth:`ShardStream.finish` renames it into place.
+        """
+        if self.single_file:
+            raise ValueError("open_shard needs a directory output, not a .parquet file")
+        if self.schema is None:
+            raise ValueError("open_shard needs the schema: pass schema= to ManifestWriter")
+        return ShardStream(self, index)
+
+    def reserve_shards(self, n: int) -> int:
+        """Claim the next ``n`` shard indices for :meth:`open_shard`; returns the first."""
+        with self._lock:
+            first = self._next_shard
+            self._next_shard += n
+        return first
+
+    def _count(self, rows: int) -> None:
+        with self._lock:
+            self.rows_written += rows
 
     # -- streaming API ---------------------------------------------------------------------
     def write(self, data: pa.Table | pa.RecordBatch) -> None:
@@ -294,6 +348,41 @@ class ManifestWriter:
     def __exit__(self, exc_type, exc, tb) -> None:
         if exc_type is not None:
             self.abort()
+
+
+class ShardStream:
+    """One shard of a :class:`ManifestWriter`, streamed to a temporary file and renamed into
+    place by :meth:`finish`; :meth:`abort` removes it. Create with ``ManifestWriter.open_shard``.
+    """
+
+    def __init__(self, owner: ManifestWriter, index: int) -> None:
+        self._owner = owner
+        self.path = owner.shard_path(index)
+        self._tmp = owner.out / f".{self.path.name}.tmp"
+        self.rows = 0
+        self._writer = pq.ParquetWriter(
+            self._tmp, owner.schema, use_dictionary=_dictionary_columns(owner.schema)
+        )
+
+    def write(self, data: pa.Table | pa.RecordBatch) -> None:
+        data = self._owner._conform(data)
+        if isinstance(data, pa.RecordBatch):
+            data = pa.Table.from_batches([data])
+        self._writer.write_table(data, row_group_size=ROW_GROUP_ROWS)
+        self.rows += data.num_rows
+
+    def finish(self) -> None:
+        """Close and rename into place; a shard that got no rows is dropped instead."""
+        self._writer.close()
+        if self.rows == 0:
+            self._tmp.unlink(missing_ok=True)
+            return
+        os.replace(self._tmp, self.path)
+        self._owner._count(self.rows)
+
+    def abort(self) -> None:
+        self._writer.close()
+        self._tmp.unlink(missing_ok=True)
 
 
 def write_manifest(
