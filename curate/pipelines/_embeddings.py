@@ -133,14 +133,18 @@ def scan(
     *,
     extra: list[str] | None = None,
     batch_size: int = 65_536,
+    rows: tuple[int, int] | None = None,
+    prefetch: int = 2,
 ) -> Iterator[tuple[int, np.ndarray, np.ndarray, pa.RecordBatch]]:
     """Yield ``(row_offset, vectors, codes, batch)`` over the manifest, in row order.
 
-    ``batch`` holds the embedding column plus the ``extra`` columns asked for.
+    ``batch`` holds the embedding column plus the ``extra`` columns asked for; ``rows=(lo,
+    hi)`` scans only those rows (offsets stay manifest row numbers); ``prefetch`` batches are
+    decoded ahead in a background thread.
     """
     cols = [column.name, *(extra or [])]
-    offset = 0
-    for batch in manifest.iter_batches(cols, batch_size=batch_size, prefetch=2):
+    offset = rows[0] if rows is not None else 0
+    for batch in manifest.iter_batches(cols, batch_size=batch_size, prefetch=prefetch, rows=rows):
         mat, codes = vectors_from_array(batch.column(0), column.dim)
         yield offset, mat, codes, batch
         offset += batch.num_rows

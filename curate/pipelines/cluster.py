@@ -11,6 +11,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from curate.errors import InputError
+from curate.manifests import parallel as P
 from curate.manifests import schema as S
 from curate.manifests.io import Manifest, ManifestWriter, open_manifest
 from curate.manifests.runinfo import Timer, make_run_info, write_run_json
@@ -92,21 +93,31 @@ def _sample(
     """One pass: validity codes for every row and a seeded row sample of valid vectors.
 
     With ``vectors`` (an (n, d) float16 array), every row's unit vector is stored there too.
+    Row ranges are read by parallel threads; the sample is in row order whatever their number.
     """
     n = manifest.num_rows
     rng = np.random.default_rng(cfg.seed)
     cap = (k_hint or 1000) * cfg.max_points_per_centroid
     chosen = np.sort(rng.choice(n, cap, replace=False)) if n > cap else np.arange(n)
     codes = np.zeros(n, dtype=np.int8)
-    parts = []
-    for off, mat, c, _ in E.scan(manifest, col, batch_size=cfg.batch_size):
-        codes[off : off + len(c)] = c
-        lo, hi = np.searchsorted(chosen, [off, off + len(c)])
-        local = chosen[lo:hi] - off
-        local = local[c[local] == E.VALID]
-        parts.append(mat[local])
-        if vectors is not None:
-            vectors[off : off + len(c)] = mat
+
+    def read(rows: tuple[int, int]) -> list[np.ndarray]:
+        parts = []
+        for off, mat, c, _ in E.scan(
+            manifest, col, batch_size=cfg.batch_size, rows=rows, prefetch=prefetch
+        ):
+            codes[off : off + len(c)] = c
+            lo, hi = np.searchsorted(chosen, [off, off + len(c)])
+            local = chosen[lo:hi] - off
+            parts.append(mat[local[c[local] == E.VALID]])
+            if vectors is not None:
+                vectors[off : off + len(c)] = mat
+        return parts
+
+    workers = P.default_workers()
+    ranges = P.row_ranges(n, workers)
+    prefetch = 2 if len(ranges) == 1 else 0  # parallel ranges already overlap their reads
+    parts = [p for ps in P.ordered_map(read, ranges, workers) for p in ps]
     sample = np.concatenate(parts) if parts else np.zeros((0, col.dim), np.float32)
     return codes, sample
 
@@ -209,6 +220,25 @@ def with_columns(batch: pa.RecordBatch, columns: dict[str, pa.Array]) -> pa.Reco
     return table.combine_chunks().to_batches()[0] if table.num_rows else table
 
 
+def extended_schema(schema: pa.Schema, columns_for) -> pa.Schema:
+    """The schema of ``with_columns(batch, columns_for(batch))`` for batches of ``schema``,
+    known before any row is read (parallel shard writers need it up front)."""
+    empty = pa.RecordBatch.from_arrays([pa.array([], f.type) for f in schema], schema=schema)
+    return with_columns(empty, columns_for(empty)).schema.with_metadata(schema.metadata)
+
+
+def _cluster_columns(batch: pa.RecordBatch, sl: slice, res: Clustering, n_invalid: int):
+    lab = res.cluster[sl]
+    cols = {
+        CLUSTER: pa.array(lab, pa.int32(), mask=lab < 0),
+        CENTROID_SIM: pa.array(res.centroid_sim[sl], pa.float32(), mask=lab < 0),
+    }
+    if n_invalid or S.ERROR in batch.schema.names:
+        existing = batch.column(S.ERROR) if S.ERROR in batch.schema.names else None
+        cols[S.ERROR] = invalid_error_messages(res.codes[sl], existing, "cluster")
+    return cols
+
+
 def cluster(
     manifest: str | os.PathLike | Manifest,
     out: str | os.PathLike,
@@ -251,21 +281,20 @@ def cluster(
     res = fit_clusters(m, cfg)
     timer = Timer()
     n_invalid = int((res.codes != E.VALID).sum())
-    with timer("write"), ManifestWriter(out, overwrite=overwrite) as w:
-        np.save(centroids_path(w.out), res.model.centroids_)
-        offset = 0
-        for batch in m.iter_batches(batch_size=cfg.batch_size, prefetch=2):
+
+    def batches(lo: int, hi: int):
+        offset = lo
+        for batch in m.iter_batches(batch_size=cfg.batch_size, prefetch=1, rows=(lo, hi)):
             sl = slice(offset, offset + batch.num_rows)
             offset += batch.num_rows
-            lab = res.cluster[sl]
-            cols = {
-                CLUSTER: pa.array(lab, pa.int32(), mask=lab < 0),
-                CENTROID_SIM: pa.array(res.centroid_sim[sl], pa.float32(), mask=lab < 0),
-            }
-            if n_invalid or S.ERROR in batch.schema.names:
-                existing = batch.column(S.ERROR) if S.ERROR in batch.schema.names else None
-                cols[S.ERROR] = invalid_error_messages(res.codes[sl], existing, "cluster")
-            w.write(with_columns(batch, cols))
+            yield (with_columns(batch, _cluster_columns(batch, sl, res, n_invalid)),)
+
+    schema = extended_schema(m.schema, lambda b: _cluster_columns(b, slice(0, 0), res, n_invalid))
+    workers = P.default_workers()
+    with timer("write"), ManifestWriter(out, overwrite=overwrite, schema=schema) as w:
+        np.save(centroids_path(w.out), res.model.centroids_)
+        ranges = P.row_ranges(m.num_rows, workers, max_rows=w.rows_per_shard)
+        P.write_ranges([w], ranges, batches, workers)
         sizes = np.bincount(res.cluster[res.cluster >= 0], minlength=res.k)
         info = make_run_info(
             "cluster",

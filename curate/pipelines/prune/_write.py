@@ -5,12 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 
+from curate.manifests import parallel as P
 from curate.manifests import schema as S
 from curate.manifests.io import Manifest, ManifestWriter
 from curate.pipelines.cluster import (
     CENTROID_SIM,
     CLUSTER,
     centroids_path,
+    extended_schema,
     invalid_error_messages,
     with_columns,
 )
@@ -52,25 +54,34 @@ def _new_columns(batch, sl, sel, loaded: Loaded, ids, method) -> dict[str, pa.Ar
 def write_outputs(m: Manifest, out, kept_out, sel: Selection, loaded: Loaded, **opts) -> None:
     """Stream ``m`` once, writing all rows to ``out`` and the kept ones to ``kept_out``.
 
+    Row ranges are read and written by parallel threads, one output shard per range.
     ``opts``: ``overwrite``, ``run_info`` (dict for run.json), ``method`` (name).
     """
     method, overwrite, info = opts["method"], opts["overwrite"], opts["run_info"]
     ids = m.read([S.ID]).column(S.ID) if (sel.reason == DUP).any() else None
-    writers = [ManifestWriter(out, overwrite=overwrite)]
+    schema = extended_schema(
+        m.schema, lambda b: _new_columns(b, slice(0, 0), sel, loaded, None, method)
+    )
+    writers = [ManifestWriter(out, overwrite=overwrite, schema=schema)]
     if kept_out is not None:
-        writers.append(ManifestWriter(kept_out, overwrite=overwrite))
+        writers.append(ManifestWriter(kept_out, overwrite=overwrite, schema=schema))
+
+    def batches(lo: int, hi: int):
+        offset = lo
+        for batch in m.iter_batches(rows=(lo, hi), prefetch=1):
+            sl = slice(offset, offset + batch.num_rows)
+            offset += batch.num_rows
+            full = with_columns(batch, _new_columns(batch, sl, sel, loaded, ids, method))
+            kept = full.filter(pa.array(sel.keep[sl])) if kept_out is not None else None
+            yield (full, kept)[: len(writers)]
+
+    workers = P.default_workers()
+    ranges = P.row_ranges(m.num_rows, workers, max_rows=writers[0].rows_per_shard)
     try:
         if loaded.computed_clusters:
             for w in writers:
                 np.save(centroids_path(w.out), loaded.data.centroids)
-        offset = 0
-        for batch in m.iter_batches(prefetch=2):
-            sl = slice(offset, offset + batch.num_rows)
-            offset += batch.num_rows
-            full = with_columns(batch, _new_columns(batch, sl, sel, loaded, ids, method))
-            writers[0].write(full)
-            if kept_out is not None:
-                writers[1].write(full.filter(pa.array(sel.keep[sl])))
+        P.write_ranges(writers, ranges, batches, workers)
         for w in writers:
             w.close(info)
     except BaseException:
