@@ -81,22 +81,41 @@ def _first_length(manifest: Manifest, column: str) -> int:
     raise ManifestError(f"{manifest.path}: column {column!r} holds no vectors (all null).")
 
 
+def raw_view(arr: pa.Array, dim: int) -> np.ndarray | None:
+    """The (n, dim) values of a fixed-size-list column without nulls, as a zero-copy view of
+    its Arrow buffer (float16 stays float16); ``None`` where no such view exists."""
+    if not (pa.types.is_fixed_size_list(arr.type) and arr.type.list_size == dim):
+        return None
+    values = arr.values
+    if arr.null_count or values.null_count:
+        return None
+    dtype = np.dtype(f"float{values.type.bit_width}")
+    start = (values.offset + arr.offset * dim) * dtype.itemsize
+    flat = np.frombuffer(values.buffers()[1], dtype, count=len(arr) * dim, offset=start)
+    return flat.reshape(len(arr), dim)
+
+
 def _raw_matrix(arr: pa.Array, dim: int, codes: np.ndarray) -> np.ndarray:
     """The float32 (n, dim) values of rows with code VALID; other rows zero."""
     n = len(arr)
     fill = np.flatnonzero(codes == VALID)
-    if len(fill) == n and pa.types.is_fixed_size_list(arr.type):
-        values = arr.values
-        if values.null_count == 0:  # fast path: read the value buffer in place
-            dtype = np.dtype(f"float{values.type.bit_width}")
-            start = (values.offset + arr.offset * dim) * dtype.itemsize
-            flat = np.frombuffer(values.buffers()[1], dtype, count=n * dim, offset=start)
-            return flat.astype(np.float32).reshape(n, dim)
+    view = raw_view(arr, dim) if len(fill) == n else None
+    if view is not None:  # fast path: read the value buffer in place
+        return view.astype(np.float32)
     mat = np.zeros((n, dim), dtype=np.float32)
     if len(fill):
         flat = arr.take(pa.array(fill)).flatten().to_numpy(zero_copy_only=False)
         mat[fill] = flat.astype(np.float32, copy=False).reshape(len(fill), dim)
     return mat
+
+
+def unit_rows(mat: np.ndarray) -> np.ndarray:
+    """Scale the rows of float32 ``mat`` to unit length in place (zero rows stay zero) and
+    return their original norms; every path that normalises uses this, so results agree
+    to the bit."""
+    norms = np.sqrt(np.einsum("ij,ij->i", mat, mat))
+    mat *= (1.0 / np.maximum(norms, 1e-12)).astype(np.float32)[:, None]
+    return norms
 
 
 def vectors_from_array(arr: pa.Array, dim: int) -> tuple[np.ndarray, np.ndarray]:
@@ -120,10 +139,10 @@ def vectors_from_array(arr: pa.Array, dim: int) -> tuple[np.ndarray, np.ndarray]
     if not finite.all():
         codes[(codes == VALID) & ~finite] = 2
         mat[~finite] = 0.0
-    norms = np.sqrt(np.einsum("ij,ij->i", mat, mat))
+    norms = unit_rows(mat)
     codes[(codes == VALID) & (norms <= 1e-12)] = 3
-    scale = np.where(codes == VALID, 1.0 / np.maximum(norms, 1e-12), 0.0).astype(np.float32)
-    mat *= scale[:, None]
+    if (codes != VALID).any():
+        mat[codes != VALID] = 0.0
     return mat, codes
 
 

@@ -74,7 +74,9 @@ class Clustering:
     centroid_sim: np.ndarray  # float32, NaN where invalid
     codes: np.ndarray  # int8 validity codes (see _embeddings.INVALID_REASONS)
     k: int
-    vectors: np.ndarray | None = None  # float16 (n, d) unit vectors, when asked for
+    vectors: np.ndarray | None = (
+        None  # float16 (n, d) row directions (normalise before use), when asked for
+    )
     timings: dict = field(default_factory=dict)
 
 
@@ -92,7 +94,9 @@ def _sample(
 ):
     """One pass: validity codes for every row and a seeded row sample of valid vectors.
 
-    With ``vectors`` (an (n, d) float16 array), every row's unit vector is stored there too.
+    With ``vectors`` (an (n, d) float16 array), every row's direction is stored there too:
+    the raw values for a float16 column (no cast, and normalising them later gives exactly
+    the vectors this pass saw), else the unit vectors; invalid rows are zero.
     Row ranges are read by parallel threads; the sample is in row order whatever their number.
     """
     n = manifest.num_rows
@@ -103,7 +107,7 @@ def _sample(
 
     def read(rows: tuple[int, int]) -> list[np.ndarray]:
         parts = []
-        for off, mat, c, _ in E.scan(
+        for off, mat, c, batch in E.scan(
             manifest, col, batch_size=cfg.batch_size, rows=rows, prefetch=prefetch
         ):
             codes[off : off + len(c)] = c
@@ -111,7 +115,7 @@ def _sample(
             local = chosen[lo:hi] - off
             parts.append(mat[local[c[local] == E.VALID]])
             if vectors is not None:
-                vectors[off : off + len(c)] = mat
+                _hold(vectors, off, batch.column(0), mat, c)
         return parts
 
     workers = P.default_workers()
@@ -122,11 +126,22 @@ def _sample(
     return codes, sample
 
 
+def _hold(vectors: np.ndarray, off: int, arr: pa.Array, mat: np.ndarray, codes: np.ndarray):
+    raw = E.raw_view(arr, vectors.shape[1])
+    sl = slice(off, off + len(codes))
+    if raw is not None and raw.dtype == vectors.dtype:
+        vectors[sl] = raw  # a copy, no float32 -> float16 conversion
+        bad = np.flatnonzero(codes != E.VALID)
+        vectors[off + bad] = 0
+    else:
+        vectors[sl] = mat
+
+
 def _held_batches(vectors: np.ndarray, codes: np.ndarray, batch_size: int):
     """``(offset, unit float32 block, codes)`` from the float16 vectors held in memory."""
     for off in range(0, len(vectors), batch_size):
         mat = vectors[off : off + batch_size].astype(np.float32)
-        mat *= (1.0 / np.maximum(np.sqrt(np.einsum("ij,ij->i", mat, mat)), 1e-12))[:, None]
+        E.unit_rows(mat)
         yield off, mat, codes[off : off + batch_size]
 
 

@@ -103,7 +103,8 @@ class PruneData:
     cluster: np.ndarray | None = None  # int32, -1 for invalid rows
     centroid_sim: np.ndarray | None = None  # float32
     centroids: np.ndarray | None = None  # (k, d) unit vectors
-    vectors: np.ndarray | None = None  # float16 (n_rows, d) unit vectors
+    # float16 (n_rows, d) row directions, not always unit length: normalise before use
+    vectors: np.ndarray | None = None
     clip_score: np.ndarray | None = None
 
     @property
