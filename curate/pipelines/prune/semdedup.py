@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from contextlib import contextmanager, nullcontext
+
 import numpy as np
 
 from curate.errors import require
+from curate.manifests import parallel as P
 from curate.pipelines.prune.base import (
     DUP,
     KEPT,
@@ -113,6 +116,33 @@ def _by_cluster(cluster: np.ndarray, rows: np.ndarray):
             yield int(c[lo]), order[lo:hi]
 
 
+@contextmanager
+def _blas_threads(n: int):
+    """Limit BLAS to ``n`` threads inside (no-op without threadpoolctl): when every worker
+    thread runs its own matrix products, BLAS threads on top would oversubscribe the cores."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        yield
+        return
+    with threadpool_limits(limits=n, user_api="blas"):
+        yield
+
+
+def _per_cluster(fn, data: PruneData, rows: np.ndarray) -> list[tuple[int, np.ndarray, object]]:
+    """``[(cluster, members, fn(vectors of members))]`` in cluster order, the clusters spread
+    over worker threads (largest first, for balance) with one BLAS thread each."""
+    clusters = list(_by_cluster(data.cluster, rows))
+    workers = P.default_workers()
+    order = sorted(range(len(clusters)), key=lambda i: -len(clusters[i][1]))
+    with _blas_threads(1) if workers > 1 and len(clusters) > 1 else nullcontext():
+        out = P.ordered_map(lambda i: fn(data.vectors[clusters[i][1]]), order, workers)
+    results: list = [None] * len(clusters)
+    for i, r in zip(order, out, strict=True):
+        results[i] = r
+    return [(c, m, r) for (c, m), r in zip(clusters, results, strict=True)]
+
+
 def mark_duplicates(
     data: PruneData, rows: np.ndarray, threshold: float, sel: Selection
 ) -> dict[int, tuple[int, int]]:
@@ -122,8 +152,8 @@ def mark_duplicates(
     SemDeDup paper); ties go to the lower row index. Returns {cluster: (size, groups)}.
     """
     stats = {}
-    for c, members in _by_cluster(data.cluster, rows):
-        labels = duplicate_groups(data.vectors[members], threshold)
+    groups = _per_cluster(lambda x: duplicate_groups(x, threshold), data, rows)
+    for c, members, labels in groups:
         order = np.lexsort((members, data.centroid_sim[members]))
         _, first = np.unique(labels[order], return_index=True)
         rep_of = np.empty(labels.max() + 1, np.int64)
@@ -141,8 +171,7 @@ def mark_duplicates(
 def _eps_for_target(data: PruneData, rows: np.ndarray, target: int) -> float:
     """The threshold whose near-neighbour duplicate structure leaves ``target`` groups."""
     w = np.concatenate(
-        [np.zeros(0, np.float32)]
-        + [forest_similarities(data.vectors[m]) for _, m in _by_cluster(data.cluster, rows)]
+        [np.zeros(0, np.float32)] + [f for _, _, f in _per_cluster(forest_similarities, data, rows)]
     )
     w = np.sort(w)[::-1]
     remove = len(rows) - target
@@ -161,9 +190,7 @@ def _fill_or_trim(data: PruneData, rows: np.ndarray, target: int, sel: Selection
     if len(kept) < target:
         dups = rows[sel.reason[rows] == DUP]
         v = data.vectors
-        sim = np.einsum(
-            "ij,ij->i", v[dups].astype(np.float32), v[sel.dup_of[dups]].astype(np.float32)
-        )
+        sim = np.einsum("ij,ij->i", _unit(v[dups]), _unit(v[sel.dup_of[dups]]))
         sel.mark_kept(dups[np.lexsort((dups, sim))][: target - len(kept)])
     elif len(kept) > target:
         drop = kept[np.lexsort((kept, -data.centroid_sim[kept]))][: len(kept) - target]
