@@ -9,7 +9,10 @@ peak RSS is measured per stage group:
 * ``pipeline``: ``curate.pipelines.prune.prune(method="dbp", dedup_eps=...)``, which reads the
   manifest, trains, assigns, runs SemDeDup and DBP and writes every row.
 
-Run: ``nice python benchmarks/prune.py --n 1000000 --k 1000`` (prints a JSON summary).
+Wall time on a shared VM swings by 15-30% between identical runs, so ``--repeats R`` runs
+the pair R times, alternating which goes first, and reports every pair's ratio and the median.
+
+Run: ``python benchmarks/prune.py --n 1000000 --k 1000 --repeats 3`` (prints a JSON summary).
 """
 
 from __future__ import annotations
@@ -161,6 +164,7 @@ def main() -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--dedup-eps", type=float, default=0.01)
     p.add_argument("--dir", type=Path, default=None)
+    p.add_argument("--repeats", type=int, default=1, help="bare/pipeline pairs to run")
     p.add_argument("--child", choices=["gen", "bare", "pipeline"], default=None)
     args = p.parse_args()
     if args.dir is None:
@@ -175,14 +179,18 @@ def main() -> None:
     elif args.child == "pipeline":
         print(json.dumps(pipeline(data, out, args.k, args.seed, args.dedup_eps)))
     else:
-        result = {"n": args.n, "d": D, "k": args.k, "dtype": "float16"}
+        result = {"n": args.n, "d": D, "k": args.k, "dtype": "float16", "runs": []}
         if not data.exists():
             result["generate"] = _child("gen", args, data, out)
-        result["bare_faiss"] = _child("bare", args, data, out)
-        result["pipeline"] = _child("pipeline", args, data, out)
-        result["ratio_pipeline_total_to_bare_train_assign"] = round(
-            result["pipeline"]["total_s"] / result["bare_faiss"]["train_plus_assign_s"], 2
-        )
+        for r in range(args.repeats):
+            order = ("bare", "pipeline") if r % 2 == 0 else ("pipeline", "bare")
+            run = {mode: _child(mode, args, data, out) for mode in order}
+            run["ratio"] = round(run["pipeline"]["total_s"] / run["bare"]["train_plus_assign_s"], 2)
+            result["runs"].append(run)
+            print(json.dumps({"pair": r, "order": order, **run}), file=sys.stderr, flush=True)
+        ratios = sorted(run["ratio"] for run in result["runs"])
+        result["ratios"] = [run["ratio"] for run in result["runs"]]
+        result["median_ratio_pipeline_total_to_bare_train_assign"] = ratios[len(ratios) // 2]
         print(json.dumps(result, indent=2))
 
 
