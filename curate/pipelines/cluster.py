@@ -74,9 +74,8 @@ class Clustering:
     centroid_sim: np.ndarray  # float32, NaN where invalid
     codes: np.ndarray  # int8 validity codes (see _embeddings.INVALID_REASONS)
     k: int
-    vectors: np.ndarray | None = (
-        None  # float16 (n, d) row directions (normalise before use), when asked for
-    )
+    # float16 (n, d) row directions (normalise before use), when asked for
+    vectors: np.ndarray | None = None
     timings: dict = field(default_factory=dict)
 
 
@@ -104,6 +103,9 @@ def _sample(
     cap = (k_hint or 1000) * cfg.max_points_per_centroid
     chosen = np.sort(rng.choice(n, cap, replace=False)) if n > cap else np.arange(n)
     codes = np.zeros(n, dtype=np.int8)
+    workers = P.default_workers()
+    ranges = P.row_ranges(n, workers)
+    prefetch = 2 if len(ranges) == 1 else 0  # parallel ranges already overlap their reads
 
     def read(rows: tuple[int, int]) -> list[np.ndarray]:
         parts = []
@@ -118,9 +120,6 @@ def _sample(
                 _hold(vectors, off, batch.column(0), mat, c)
         return parts
 
-    workers = P.default_workers()
-    ranges = P.row_ranges(n, workers)
-    prefetch = 2 if len(ranges) == 1 else 0  # parallel ranges already overlap their reads
     parts = [p for ps in P.ordered_map(read, ranges, workers) for p in ps]
     sample = np.concatenate(parts) if parts else np.zeros((0, col.dim), np.float32)
     return codes, sample
@@ -155,7 +154,7 @@ def fit_clusters(
 
     Two streaming passes over the embedding column; memory holds the sample
     (``k * max_points_per_centroid`` rows) and per-row results (8 bytes a row). With
-    ``keep_vectors`` (for SemDeDup) the float16 unit vectors are held from the first pass and
+    ``keep_vectors`` (for SemDeDup) the float16 vectors are held from the first pass and
     assigned from memory, so the column is read once.
     """
     cfg = cfg or ClusterConfig()

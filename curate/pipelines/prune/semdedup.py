@@ -8,6 +8,7 @@ import numpy as np
 
 from curate.errors import require
 from curate.manifests import parallel as P
+from curate.pipelines import _embeddings as E
 from curate.pipelines.prune.base import (
     DUP,
     KEPT,
@@ -26,7 +27,7 @@ KNN = 16
 
 def _unit(x: np.ndarray) -> np.ndarray:
     x = x.astype(np.float32)
-    x *= (1.0 / np.maximum(np.sqrt(np.einsum("ij,ij->i", x, x)), 1e-12))[:, None]
+    E.unit_rows(x)
     return x
 
 
@@ -65,7 +66,7 @@ def duplicate_groups(
         s = x[i0:i1] @ x[i0:].T
         # flatnonzero on the raveled mask is ~10x faster than a 2-D nonzero
         r, c = np.divmod(np.flatnonzero(s.ravel() > threshold), n - i0)
-        upper = c > r  # drops the diagonal and the pairs seen in an earlier block
+        upper = c > r  # each pair once (j > i), and not the diagonal
         if upper.any():
             pending_a.append(r[upper] + i0)
             pending_b.append(c[upper] + i0)
