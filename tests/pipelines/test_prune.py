@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import math
 
 import numpy as np
@@ -310,6 +311,36 @@ def test_duplicate_groups_do_not_depend_on_the_block_size():
         return ((a[:, None] == a[None, :]) == (b[:, None] == b[None, :])).all()
 
     assert same(whole, tiny) and same(whole, group)
+
+
+def _same_partition(a, b) -> bool:
+    return bool(((a[:, None] == a[None, :]) == (b[:, None] == b[None, :])).all())
+
+
+@pytest.mark.skipif(importlib.util.find_spec("torch") is None, reason="torch is not installed")
+def test_torch_duplicate_groups_equal_numpy_ones():
+    """The GPU SemDeDup path, run by torch on the CPU: same groups as numpy, float16 input
+    included, whatever the block size."""
+    from curate.pipelines.prune.semdedup import duplicate_groups
+
+    x, group = planted_duplicates(seed=5)
+    ref = duplicate_groups(x, 0.99)
+    for arr in (x, x.astype(np.float16)):
+        for block in (1 << 30, len(x) * 7):
+            got = duplicate_groups(arr, 0.99, block_elems=block, device="cpu")
+            assert _same_partition(got, ref) and _same_partition(got, group)
+
+
+@pytest.mark.gpu
+def test_cuda_duplicate_groups_equal_numpy_ones():
+    torch = pytest.importorskip("torch")
+    if not torch.cuda.is_available():
+        pytest.skip("needs a CUDA GPU")
+    from curate.pipelines.prune.semdedup import duplicate_groups
+
+    x, group = planted_duplicates(seed=5)
+    got = duplicate_groups(x.astype(np.float16), 0.99, device="cuda")
+    assert _same_partition(got, duplicate_groups(x, 0.99)) and _same_partition(got, group)
 
 
 def test_all_rows_invalid_is_an_error_not_an_empty_keep(tmp_path):

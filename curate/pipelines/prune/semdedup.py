@@ -9,6 +9,7 @@ import numpy as np
 from curate.errors import require
 from curate.manifests import parallel as P
 from curate.pipelines import _embeddings as E
+from curate.pipelines._kmeans import _torch_cuda
 from curate.pipelines.prune.base import (
     DUP,
     KEPT,
@@ -48,24 +49,25 @@ def _merge(labels: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def duplicate_groups(
-    x: np.ndarray, threshold: float, *, block_elems: int = BLOCK_ELEMS
+    x: np.ndarray, threshold: float, *, block_elems: int = BLOCK_ELEMS, device: str | None = None
 ) -> np.ndarray:
     """Connected components of the graph ``cos(x_i, x_j) > threshold``, in row blocks.
 
     Memory is one block of similarities (``block_elems``) plus at most ``block_elems``
-    pending edges, never n x n. Returns a component id per row.
+    pending edges, never n x n. Returns a component id per row. ``device`` (``"cuda"``,
+    ``"cpu"``) computes the similarity blocks with torch there instead of numpy; only the
+    edges come back to the host, so the groups are the same up to float32 rounding at the
+    threshold itself.
     """
-    x = _unit(x)
     n = len(x)
+    block = _numpy_blocks(x, threshold) if device is None else _torch_blocks(x, threshold, device)
     labels = np.arange(n)
     pending_a: list[np.ndarray] = []
     pending_b: list[np.ndarray] = []
     n_pending = 0
     # rows i0:i1 against rows i0: only (the upper triangle); 8 blocks save ~40% of the work
     for i0, i1 in _blocks(n, block_elems, min_blocks=8 if n >= 1024 else 1):
-        s = x[i0:i1] @ x[i0:].T
-        # flatnonzero on the raveled mask is ~10x faster than a 2-D nonzero
-        r, c = np.divmod(np.flatnonzero(s.ravel() > threshold), n - i0)
+        r, c = np.divmod(block(i0, i1), n - i0)  # flat indices of the block's hits
         upper = c > r  # each pair once (j > i), and not the diagonal
         if upper.any():
             pending_a.append(r[upper] + i0)
@@ -77,6 +79,31 @@ def duplicate_groups(
     if n_pending:
         labels = _merge(labels, np.concatenate(pending_a), np.concatenate(pending_b))
     return labels
+
+
+def _numpy_blocks(x: np.ndarray, threshold: float):
+    """``block(i0, i1)``: flat indices of ``x[i0:i1] @ x[i0:].T > threshold``."""
+    x = _unit(x)
+
+    def block(i0: int, i1: int) -> np.ndarray:
+        # flatnonzero on the raveled mask is ~10x faster than a 2-D nonzero
+        return np.flatnonzero((x[i0:i1] @ x[i0:].T).ravel() > threshold)
+
+    return block
+
+
+def _torch_blocks(x: np.ndarray, threshold: float, device: str):
+    """:func:`_numpy_blocks` with torch on ``device``: the vectors go there once (as stored,
+    float16 or float32) and are normalised there; only hit indices come back."""
+    torch = require("torch", "torch")
+    xt = torch.from_numpy(np.ascontiguousarray(x)).to(device).float()
+    xt = xt / xt.norm(dim=1, keepdim=True).clamp_min(1e-12)
+
+    def block(i0: int, i1: int) -> np.ndarray:
+        hits = ((xt[i0:i1] @ xt[i0:].T) > threshold).flatten().nonzero().flatten()
+        return hits.cpu().numpy()
+
+    return block
 
 
 def forest_similarities(
@@ -130,6 +157,10 @@ def _blas_threads(n: int):
         yield
 
 
+#: Similarity-block budget on a GPU: 64M float32 elements = 256 MB per block.
+GPU_BLOCK_ELEMS = 1 << 26
+
+
 def _per_cluster(fn, data: PruneData, rows: np.ndarray) -> list[tuple[int, np.ndarray, object]]:
     """``[(cluster, members, fn(vectors of members))]`` in cluster order, the clusters spread
     over worker threads (largest first, for balance) with one BLAS thread each."""
@@ -144,6 +175,18 @@ def _per_cluster(fn, data: PruneData, rows: np.ndarray) -> list[tuple[int, np.nd
     return [(c, m, r) for (c, m), r in zip(clusters, results, strict=True)]
 
 
+def _groups_per_cluster(data: PruneData, rows: np.ndarray, threshold: float):
+    """Duplicate groups of every cluster: on the GPU with torch where CUDA is available (one
+    cluster after another, the GPU is the parallelism), else numpy on worker threads."""
+    if _torch_cuda():
+        return [
+            (c, m, duplicate_groups(data.vectors[m], threshold, block_elems=GPU_BLOCK_ELEMS,
+                                    device="cuda"))
+            for c, m in _by_cluster(data.cluster, rows)
+        ]  # fmt: skip
+    return _per_cluster(lambda x: duplicate_groups(x, threshold), data, rows)
+
+
 def mark_duplicates(
     data: PruneData, rows: np.ndarray, threshold: float, sel: Selection
 ) -> dict[int, tuple[int, int]]:
@@ -153,7 +196,7 @@ def mark_duplicates(
     SemDeDup paper); ties go to the lower row index. Returns {cluster: (size, groups)}.
     """
     stats = {}
-    groups = _per_cluster(lambda x: duplicate_groups(x, threshold), data, rows)
+    groups = _groups_per_cluster(data, rows, threshold)
     for c, members, labels in groups:
         order = np.lexsort((members, data.centroid_sim[members]))
         _, first = np.unique(labels[order], return_index=True)
