@@ -71,6 +71,15 @@ class Manifest:
         """Rows over all shards, from Parquet footers (nothing is read)."""
         return sum(m.num_rows for m in self._metas)
 
+    def row_group_starts(self) -> list[int]:
+        """The first row (manifest order) of every Parquet row group, from the footers."""
+        starts, row = [], 0
+        for meta in self._metas:
+            for g in range(meta.num_row_groups):
+                starts.append(row)
+                row += meta.row_group(g).num_rows
+        return starts
+
     @property
     def nbytes_on_disk(self) -> int:
         return sum(f.stat().st_size for f in self.files)

@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
+import numpy as np
 import pyarrow as pa
 
 from curate.manifests.io import ROW_GROUP_ROWS, ManifestWriter
@@ -38,13 +39,21 @@ def default_workers() -> int:
 
 
 def row_ranges(
-    n_rows: int, parts: int, *, max_rows: int | None = None, min_rows: int | None = None
+    n_rows: int,
+    parts: int,
+    *,
+    max_rows: int | None = None,
+    min_rows: int | None = None,
+    starts: Sequence[int] | None = None,
 ) -> list[Range]:
     """Split ``range(n_rows)`` into contiguous, near-equal ranges.
 
     Up to ``parts`` ranges while each keeps ``min_rows`` rows (default
     :data:`MIN_RANGE_ROWS`: threads need work worth starting), and ranges of at most
-    ``max_rows`` rows (e.g. the rows per output shard).
+    ``max_rows`` rows (e.g. the rows per output shard). With ``starts`` (the first row of
+    every Parquet row group, :meth:`Manifest.row_group_starts`), each cut moves to the nearest
+    row-group start, so no two threads decode the same row group; a manifest of few, large
+    row groups then gets fewer ranges.
     """
     if n_rows <= 0:
         return []
@@ -52,8 +61,12 @@ def row_ranges(
     n = min(parts, max(1, n_rows // max(min_rows, 1)))
     if max_rows:
         n = max(n, math.ceil(n_rows / max_rows))
-    bounds = [round(i * n_rows / n) for i in range(n + 1)]
-    return [(lo, hi) for lo, hi in zip(bounds[:-1], bounds[1:], strict=True) if hi > lo]
+    cuts = [round(i * n_rows / n) for i in range(1, n)]
+    if starts is not None:
+        grid = np.asarray(sorted(set(starts) | {0, n_rows}))
+        cuts = [int(grid[np.abs(grid - c).argmin()]) for c in cuts]
+    bounds = sorted({0, n_rows, *cuts})
+    return list(zip(bounds[:-1], bounds[1:], strict=True))
 
 
 def ordered_map(fn: Callable[[A], T], items: Sequence[A], workers: int) -> list[T]:

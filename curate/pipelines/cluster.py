@@ -104,7 +104,7 @@ def _sample(
     chosen = np.sort(rng.choice(n, cap, replace=False)) if n > cap else np.arange(n)
     codes = np.zeros(n, dtype=np.int8)
     workers = P.default_workers()
-    ranges = P.row_ranges(n, workers)
+    ranges = P.row_ranges(n, workers, starts=manifest.row_group_starts())
     prefetch = 2 if len(ranges) == 1 else 0  # parallel ranges already overlap their reads
 
     def read(rows: tuple[int, int]) -> list[np.ndarray]:
@@ -307,7 +307,9 @@ def cluster(
     workers = P.default_workers()
     with timer("write"), ManifestWriter(out, overwrite=overwrite, schema=schema) as w:
         np.save(centroids_path(w.out), res.model.centroids_)
-        ranges = P.row_ranges(m.num_rows, workers, max_rows=w.rows_per_shard)
+        ranges = P.row_ranges(
+            m.num_rows, workers, max_rows=w.rows_per_shard, starts=m.row_group_starts()
+        )
         P.write_ranges([w], ranges, batches, workers)
         sizes = np.bincount(res.cluster[res.cluster >= 0], minlength=res.k)
         info = make_run_info(

@@ -28,6 +28,15 @@ def test_row_ranges_cover_every_row_once_in_order(n, parts, max_rows, min_rows):
         assert len(ranges) == parts
 
 
+def test_row_ranges_cut_only_at_row_group_starts():
+    """Two threads must never decode the same row group: cuts snap to row-group starts, and a
+    manifest of one big row group is read by one thread."""
+    starts = list(range(0, 1000, 100))
+    ranges = P.row_ranges(1000, 3, min_rows=1, starts=starts)
+    assert [lo for lo, _ in ranges] == [0, 300, 700]
+    assert P.row_ranges(1000, 4, min_rows=1, starts=[0]) == [(0, 1000)]
+
+
 def _table(n: int) -> pa.Table:
     return pa.table({"id": [f"r{i:04d}" for i in range(n)], "x": np.arange(n)})
 

@@ -352,11 +352,15 @@ def test_all_rows_invalid_is_an_error_not_an_empty_keep(tmp_path):
 def test_parallel_passes_give_the_sequential_result(tmp_path, monkeypatch):
     """Reading and writing in parallel row ranges (as on a 1M-row manifest) changes nothing
     but the shard count: same rows, order, decisions, clusters and kept subset."""
+    import pyarrow.parquet as pq
+
     from curate.manifests import parallel as P
+    from tests.pipelines._prune_data import embedding_table
 
     x, _ = planted_duplicates()
     x[7] = np.nan
-    src = write_embeddings(tmp_path / "in", x, null_rows=(9,))
+    src = tmp_path / "in.parquet"  # row groups of 40 rows: 230 rows can split 3 ways
+    pq.write_table(embedding_table(x, null_rows=(9,)), src, row_group_size=40)
     opts = {"keep": 0.5, "method": "dbp", "k": 6, "dedup_eps": 0.01}
     cols = ["id", "keep", "prune_reason", "cluster", "centroid_sim"]
     monkeypatch.setattr(P, "default_workers", lambda: 1)

@@ -76,7 +76,9 @@ def write_outputs(m: Manifest, out, kept_out, sel: Selection, loaded: Loaded, **
             yield (full, kept)[: len(writers)]
 
     workers = P.default_workers()
-    ranges = P.row_ranges(m.num_rows, workers, max_rows=writers[0].rows_per_shard)
+    ranges = P.row_ranges(
+        m.num_rows, workers, max_rows=writers[0].rows_per_shard, starts=m.row_group_starts()
+    )
     try:
         if loaded.computed_clusters:
             for w in writers:
