@@ -184,7 +184,7 @@ def main() -> None:
             result["generate"] = _child("gen", args, data, out)
         for r in range(args.repeats):
             order = ("bare", "pipeline") if r % 2 == 0 else ("pipeline", "bare")
-            run = {mode: _child(mode, args, data, out) for mode in order}
+            run = {"first": order[0], **{mode: _child(mode, args, data, out) for mode in order}}
             run["ratio"] = round(run["pipeline"]["total_s"] / run["bare"]["train_plus_assign_s"], 2)
             result["runs"].append(run)
             print(json.dumps({"pair": r, "order": order, **run}), file=sys.stderr, flush=True)

@@ -7,7 +7,8 @@ the embeddings are cached. For each seed, the train manifest is clustered once
 fraction; a logistic-regression probe (standardised features) is trained on the kept rows
 and scored on the test split. Prints a JSON table of mean and std of test accuracy over seeds.
 
-Run: ``nice python benchmarks/prune_quality.py --train-rows 20000 --image-size 64``.
+Run: ``python benchmarks/prune_quality.py --train-rows 60000 --image-size 64 --k 100`` (about
+17 min on 2 cores: 7 min embedding, then about 8 s per method, budget and seed).
 """
 
 from __future__ import annotations
