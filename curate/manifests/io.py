@@ -216,9 +216,7 @@ class ManifestWriter:
         self.rows_per_shard = rows_per_shard
         self.schema = schema
         self.rows_written = 0
-        self._writer: pq.ParquetWriter | None = None
-        self._tmp: Path | None = None
-        self._shard_rows = 0
+        self._stream: ShardStream | None = None  # the shard the streaming API is filling
         self._lock = threading.Lock()
         if self.single_file:
             self.out.parent.mkdir(parents=True, exist_ok=True)
@@ -246,13 +244,13 @@ class ManifestWriter:
         if self.single_file:
             raise ValueError("write_shard needs a directory output, not a .parquet file")
         table = self._conform(table)
-        tmp = self.out / f".part-{index:05d}.parquet.tmp"
-        pq.write_table(
-            table, tmp, row_group_size=ROW_GROUP_ROWS,
-            use_dictionary=_dictionary_columns(table.schema),
-        )  # fmt: skip
-        os.replace(tmp, self.shard_path(index))
-        self.rows_written += table.num_rows
+        stream = ShardStream(self, self.shard_path(index))
+        try:
+            stream.write(table)
+        except BaseException:
+            stream.abort()
+            raise
+        stream.finish(keep_empty=True)
 
     def open_shard(self, index: int) -> ShardStream:
         """Stream rows into shard ``index``; threads may each fill their own shard at once.
@@ -264,7 +262,7 @@ class ManifestWriter:
             raise ValueError("open_shard needs a directory output, not a .parquet file")
         if self.schema is None:
             raise ValueError("open_shard needs the schema: pass schema= to ManifestWriter")
-        return ShardStream(self, index)
+        return ShardStream(self, self.shard_path(index))
 
     def reserve_shards(self, n: int) -> int:
         """Claim the next ``n`` shard indices for :meth:`open_shard`; returns the first."""
@@ -285,15 +283,14 @@ class ManifestWriter:
             data = pa.Table.from_batches([data])
         offset = 0
         while offset < data.num_rows:
-            if self._writer is None:
-                self._open_shard()
-            room = data.num_rows if self.single_file else self.rows_per_shard - self._shard_rows
+            if self._stream is None:
+                final = self.out if self.single_file else self.shard_path(self._next_shard)
+                self._stream = ShardStream(self, final)
+            room = data.num_rows if self.single_file else self.rows_per_shard - self._stream.rows
             piece = data.slice(offset, room)
-            self._writer.write_table(piece, row_group_size=ROW_GROUP_ROWS)
-            self._shard_rows += piece.num_rows
-            self.rows_written += piece.num_rows
+            self._stream.write(piece)
             offset += piece.num_rows
-            if not self.single_file and self._shard_rows >= self.rows_per_shard:
+            if not self.single_file and self._stream.rows >= self.rows_per_shard:
                 self._finish_shard()
 
     def _conform(self, data: pa.Table | pa.RecordBatch) -> pa.Table | pa.RecordBatch:
@@ -309,31 +306,21 @@ class ManifestWriter:
                 f"{self.schema}"
             ) from exc
 
-    def _open_shard(self) -> None:
-        if self.single_file:
-            self._tmp = self.out.with_name(f".{self.out.name}.tmp")
-        else:
-            self._tmp = self.out / f".part-{self._next_shard:05d}.parquet.tmp"
-        self._writer = pq.ParquetWriter(
-            self._tmp, self.schema, use_dictionary=_dictionary_columns(self.schema)
-        )
-        self._shard_rows = 0
-
     def _finish_shard(self) -> None:
-        assert self._writer is not None and self._tmp is not None
-        self._writer.close()
-        final = self.out if self.single_file else self.shard_path(self._next_shard)
-        os.replace(self._tmp, final)
-        self._writer, self._tmp = None, None
+        assert self._stream is not None
+        self._stream.finish(keep_empty=True)
+        self._stream = None
         self._next_shard += 1
 
     def close(self, run_info: dict | None = None) -> Path:
         """Finish the last shard, write ``run.json`` and mark the manifest complete."""
-        if self._writer is None and self.rows_written == 0 and not self.completed_shards():
+        if self._stream is None and self.rows_written == 0 and not self.completed_shards():
             if self.schema is None:
                 raise ManifestError(f"{self.out}: nothing to write (the input has no rows).")
-            self._open_shard()  # an empty manifest still records its schema
-        if self._writer is not None:
+            # an empty manifest still records its schema
+            final = self.out if self.single_file else self.shard_path(self._next_shard)
+            self._stream = ShardStream(self, final)
+        if self._stream is not None:
             self._finish_shard()
         if run_info is not None:
             from curate.manifests.runinfo import write_run_json
@@ -345,11 +332,9 @@ class ManifestWriter:
 
     def abort(self) -> None:
         """Drop the open temporary shard; finished shards stay for a resume."""
-        if self._writer is not None:
-            self._writer.close()
-            if self._tmp is not None:
-                self._tmp.unlink(missing_ok=True)
-            self._writer, self._tmp = None, None
+        if self._stream is not None:
+            self._stream.abort()
+            self._stream = None
 
     def __enter__(self) -> ManifestWriter:
         return self
@@ -360,14 +345,16 @@ class ManifestWriter:
 
 
 class ShardStream:
-    """One shard of a :class:`ManifestWriter`, streamed to a temporary file and renamed into
-    place by :meth:`finish`; :meth:`abort` removes it. Create with ``ManifestWriter.open_shard``.
+    """One Parquet file of a :class:`ManifestWriter` (a shard, or the single ``.parquet``
+    output), streamed to a hidden temporary file beside ``path`` and renamed into place by
+    :meth:`finish`; :meth:`abort` removes it. Every write path of the writer goes through one.
+    Threads get their own with ``ManifestWriter.open_shard``.
     """
 
-    def __init__(self, owner: ManifestWriter, index: int) -> None:
+    def __init__(self, owner: ManifestWriter, path: Path) -> None:
         self._owner = owner
-        self.path = owner.shard_path(index)
-        self._tmp = owner.out / f".{self.path.name}.tmp"
+        self.path = path
+        self._tmp = path.with_name(f".{path.name}.tmp")
         self.rows = 0
         self._writer = pq.ParquetWriter(
             self._tmp, owner.schema, use_dictionary=_dictionary_columns(owner.schema)
@@ -379,15 +366,16 @@ class ShardStream:
             data = pa.Table.from_batches([data])
         self._writer.write_table(data, row_group_size=ROW_GROUP_ROWS)
         self.rows += data.num_rows
+        self._owner._count(data.num_rows)
 
-    def finish(self) -> None:
-        """Close and rename into place; a shard that got no rows is dropped instead."""
+    def finish(self, *, keep_empty: bool = False) -> None:
+        """Close and rename into place; a file that got no rows is dropped unless
+        ``keep_empty`` (an empty manifest still records its schema)."""
         self._writer.close()
-        if self.rows == 0:
+        if self.rows == 0 and not keep_empty:
             self._tmp.unlink(missing_ok=True)
             return
         os.replace(self._tmp, self.path)
-        self._owner._count(self.rows)
 
     def abort(self) -> None:
         self._writer.close()
