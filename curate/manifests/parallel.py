@@ -17,7 +17,7 @@ from typing import TypeVar
 import numpy as np
 import pyarrow as pa
 
-from curate.manifests.io import ROW_GROUP_ROWS, ManifestWriter
+from curate.manifests.io import DEFAULT_BATCH_ROWS, ROW_GROUP_ROWS, Manifest, ManifestWriter
 
 T = TypeVar("T")
 A = TypeVar("A")
@@ -134,3 +134,33 @@ def write_ranges(
         _write_shard(writers, [f + i for f in first], ranges[i], make)
 
     ordered_map(one, range(len(ranges)), workers)
+
+
+def rewrite(
+    manifest: Manifest,
+    writers: Sequence[ManifestWriter],
+    transform: Callable[[pa.RecordBatch, slice], Tables],
+    *,
+    batch_size: int = DEFAULT_BATCH_ROWS,
+) -> None:
+    """Stream every row of ``manifest`` through ``transform`` into ``writers``, in parallel.
+
+    ``transform(batch, rows)`` gets each input batch with its rows (a slice in manifest
+    order) and returns one table (or ``None``) per writer. Row ranges are cut at row-group
+    starts, at most the writers' ``rows_per_shard`` long, one thread and one shard each (see
+    :func:`write_ranges`). Call ``close`` on the writers afterwards.
+    """
+    workers = default_workers()
+    ranges = row_ranges(
+        manifest.num_rows,
+        workers,
+        max_rows=min(w.rows_per_shard for w in writers),
+        starts=manifest.row_group_starts(),
+    )
+
+    def make(lo: int, hi: int) -> Iterator[Tables]:
+        for batch in manifest.iter_batches(batch_size=batch_size, prefetch=1, rows=(lo, hi)):
+            yield transform(batch, slice(lo, lo + batch.num_rows))
+            lo += batch.num_rows
+
+    write_ranges(writers, ranges, make, workers)

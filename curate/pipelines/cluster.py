@@ -296,21 +296,15 @@ def cluster(
     timer = Timer()
     n_invalid = int((res.codes != E.VALID).sum())
 
-    def batches(lo: int, hi: int):
-        offset = lo
-        for batch in m.iter_batches(batch_size=cfg.batch_size, prefetch=1, rows=(lo, hi)):
-            sl = slice(offset, offset + batch.num_rows)
-            offset += batch.num_rows
-            yield (with_columns(batch, _cluster_columns(batch, sl, res, n_invalid)),)
-
     schema = extended_schema(m.schema, lambda b: _cluster_columns(b, slice(0, 0), res, n_invalid))
-    workers = P.default_workers()
     with timer("write"), ManifestWriter(out, overwrite=overwrite, schema=schema) as w:
         np.save(centroids_path(w.out), res.model.centroids_)
-        ranges = P.row_ranges(
-            m.num_rows, workers, max_rows=w.rows_per_shard, starts=m.row_group_starts()
+        P.rewrite(
+            m,
+            [w],
+            lambda b, sl: (with_columns(b, _cluster_columns(b, sl, res, n_invalid)),),
+            batch_size=cfg.batch_size,
         )
-        P.write_ranges([w], ranges, batches, workers)
         sizes = np.bincount(res.cluster[res.cluster >= 0], minlength=res.k)
         info = make_run_info(
             "cluster",

@@ -66,24 +66,16 @@ def write_outputs(m: Manifest, out, kept_out, sel: Selection, loaded: Loaded, **
     if kept_out is not None:
         writers.append(ManifestWriter(kept_out, overwrite=overwrite, schema=schema))
 
-    def batches(lo: int, hi: int):
-        offset = lo
-        for batch in m.iter_batches(rows=(lo, hi), prefetch=1):
-            sl = slice(offset, offset + batch.num_rows)
-            offset += batch.num_rows
-            full = with_columns(batch, _new_columns(batch, sl, sel, loaded, ids, method))
-            kept = full.filter(pa.array(sel.keep[sl])) if kept_out is not None else None
-            yield (full, kept)[: len(writers)]
+    def transform(batch: pa.RecordBatch, sl: slice):
+        full = with_columns(batch, _new_columns(batch, sl, sel, loaded, ids, method))
+        kept = full.filter(pa.array(sel.keep[sl])) if kept_out is not None else None
+        return (full, kept)[: len(writers)]
 
-    workers = P.default_workers()
-    ranges = P.row_ranges(
-        m.num_rows, workers, max_rows=writers[0].rows_per_shard, starts=m.row_group_starts()
-    )
     try:
         if loaded.computed_clusters:
             for w in writers:
                 np.save(centroids_path(w.out), loaded.data.centroids)
-        P.write_ranges(writers, ranges, batches, workers)
+        P.rewrite(m, writers, transform)
         for w in writers:
             w.close(info)
     except BaseException:
