@@ -1,2 +1,46 @@
-"""How steps run. Today every step runs in-process and streams through ManifestWriter itself
-(the local engine); a Ray Data engine that maps the same step code is not written yet."""
+"""How steps run: the step contract (:mod:`curate.engines.base`) and the engines that map it
+over a manifest. ``run(step, manifest, out, engine="local")`` is the one entry point."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from typing import Any
+
+from curate.engines.base import FitStep, Resources, Step, StepError, add_columns, extend_schema
+from curate.engines.local import run_local
+from curate.engines.options import RunOptions
+from curate.engines.progress import Progress
+
+__all__ = [
+    "ENGINES",
+    "FitStep",
+    "Progress",
+    "Resources",
+    "RunOptions",
+    "Step",
+    "StepError",
+    "add_columns",
+    "extend_schema",
+    "run",
+    "run_local",
+]
+
+#: Engines by name: each takes ``(step, manifest, out, **options)`` and returns the Manifest.
+ENGINES: dict[str, Callable[..., Any]] = {"local": run_local}
+
+
+def run(
+    step: Step,
+    manifest: str | os.PathLike,
+    out: str | os.PathLike,
+    *,
+    engine: str = "local",
+    **options: Any,
+):
+    """Run ``step`` over ``manifest`` into ``out`` with the named engine (see ``ENGINES``)."""
+    try:
+        fn = ENGINES[engine]
+    except KeyError:
+        raise ValueError(f"unknown engine {engine!r}; choose one of {', '.join(ENGINES)}") from None
+    return fn(step, manifest, out, **options)

@@ -1,0 +1,158 @@
+"""The step contract: what a step declares and does, whichever engine runs it.
+
+A step never reads or writes a manifest itself and never imports an engine. It is:
+
+- a frozen config (``self.config``), stored by the constructor and nothing else;
+- ``setup()``: load models once per process (local engine) or per actor (Ray);
+- ``output_schema(schema)``: the output schema for an input schema, known before any row;
+- ``process(table)``: one batch in, the same rows in the same order out, columns added;
+- ``resources``: what one worker needs (cpus, gpus, memory), mapped by the engine.
+
+A step that must see the whole data first (k-means, per-cluster quotas, a cross-validated
+head) is a :class:`FitStep`: the engine calls ``fit(manifest)`` once (on one worker), which
+learns attributes ending in ``_`` and returns self; the fitted object is then shipped to
+every worker and runs ``process`` batch by batch.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import pyarrow as pa
+
+from curate.errors import CurateError
+from curate.manifests import schema as S
+
+
+@dataclass(frozen=True)
+class Resources:
+    """What one worker of a step needs; engines map it (Ray: ``num_cpus``/``num_gpus``).
+
+    Parameters
+    ----------
+    cpus
+        CPU cores per worker (fractions allowed).
+    gpus
+        GPUs per worker; a step with ``gpus > 0`` runs as a pool of actors under Ray.
+    memory
+        Bytes of memory per worker, or None when the step does not say.
+    """
+
+    cpus: float = 1.0
+    gpus: float = 0.0
+    memory: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.cpus < 0 or self.gpus < 0 or (self.memory is not None and self.memory < 0):
+            raise ValueError(f"Resources must not be negative, got {self}")
+
+
+class StepError(CurateError):
+    """A step broke the contract (dropped or reordered rows, wrong schema)."""
+
+
+class Step:
+    """A per-batch step. Subclasses set ``name`` and implement ``output_schema`` and
+    ``process``; they may override ``setup``, ``resources``, ``count`` and ``run_info``.
+
+    Parameters
+    ----------
+    config
+        The step's frozen, validated config dataclass (or None for a step without options).
+    """
+
+    #: The step's name in run.json, progress lines and errors.
+    name: ClassVar[str] = "step"
+    #: What one worker needs; override as a class attribute or a property.
+    resources: Resources = Resources()
+    #: Whether ``process`` may run on several threads of one process at once (steps whose
+    #: work releases the GIL: Arrow, numpy, FAISS); the local engine then uses threads.
+    thread_safe: ClassVar[bool] = False
+
+    def __init__(self, config: Any = None) -> None:
+        self.config = config
+
+    # -- what a subclass writes ------------------------------------------------------------
+    def setup(self) -> None:
+        """Load what ``process`` needs (a model, a table); called once per process/actor."""
+
+    def output_schema(self, schema: pa.Schema) -> pa.Schema:
+        """The schema ``process`` returns for batches of ``schema`` (metadata kept)."""
+        raise NotImplementedError
+
+    def process(self, table: pa.Table) -> pa.Table:
+        """One batch in, the same rows in the same order out, with the step's columns."""
+        raise NotImplementedError
+
+    def count(self, table: pa.Table) -> dict[str, int]:
+        """Counts for run.json from one output batch (summed over batches by the engine)."""
+        return {}
+
+    def run_info(self) -> dict[str, Any]:
+        """Extra run.json fields (a model's name and checkpoint hash, fitted tables)."""
+        return {}
+
+    def config_record(self) -> dict[str, Any]:
+        """The config as run.json and the resume check see it."""
+        cfg = self.config
+        return dataclasses.asdict(cfg) if dataclasses.is_dataclass(cfg) else {}
+
+    # -- what engines call -----------------------------------------------------------------
+    def __call__(self, batch: pa.Table | pa.RecordBatch) -> pa.Table:
+        """``process`` with the contract checked: every row kept, in order."""
+        table = batch if isinstance(batch, pa.Table) else pa.Table.from_batches([batch])
+        out = self.process(table)
+        if out.num_rows != table.num_rows:
+            raise StepError(
+                f"step {self.name!r} returned {out.num_rows} rows for a batch of "
+                f"{table.num_rows}; a step must keep every row (mark failures in 'error')."
+            )
+        if S.ID in table.column_names and out.num_rows:
+            for i in (0, out.num_rows - 1):
+                if out.column(S.ID)[i] != table.column(S.ID)[i]:
+                    raise StepError(f"step {self.name!r} reordered rows (row {i}'s id changed).")
+        return out
+
+
+class FitStep(Step):
+    """A step that learns from the whole manifest before its per-batch ``process``.
+
+    ``fit(manifest)`` reads what it needs through the :class:`~curate.manifests.Manifest`
+    API (a sample, one column, grouped rows), sets attributes ending in ``_`` and returns
+    self. The fitted object must pickle: the Ray engine fits on one worker and ships it.
+    """
+
+    def fit(self, manifest) -> FitStep:
+        raise NotImplementedError
+
+    @property
+    def fitted(self) -> bool:
+        """True once ``fit`` has set learned (``*_``) attributes."""
+        return any(k.endswith("_") and not k.startswith("_") for k in vars(self))
+
+
+def add_columns(table: pa.Table, columns: dict[str, pa.Array], schema: pa.Schema) -> pa.Table:
+    """``table`` with ``columns`` replaced or appended, cast to ``schema``'s order and types.
+
+    The usual body of ``process``: compute the new columns, then ``add_columns``.
+    """
+    arrays = []
+    for field in schema:
+        if field.name in columns:
+            col = columns[field.name]
+        elif field.name in table.column_names:
+            col = table.column(field.name)
+        else:
+            raise StepError(f"output column {field.name!r} was neither computed nor input")
+        arrays.append(col if col.type == field.type else col.cast(field.type))
+    return pa.Table.from_arrays(arrays, schema=schema)
+
+
+def extend_schema(schema: pa.Schema, fields: list[pa.Field]) -> pa.Schema:
+    """``schema`` with ``fields`` replacing same-named columns in place, else appended."""
+    new = {f.name: f for f in fields}
+    out = [new.pop(f.name, f) for f in schema]
+    out.extend(f for f in fields if f.name in new)
+    return pa.schema(out, metadata=schema.metadata)

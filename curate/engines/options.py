@@ -1,0 +1,54 @@
+"""Options every engine takes: output handling, shard size, batch size, threads, progress."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from curate.manifests.io import DEFAULT_BATCH_ROWS
+
+#: Rows per output shard by default: the unit of resume.
+DEFAULT_SHARD_ROWS = 100_000
+PROGRESS_MODES = ("auto", "bar", "lines", "off")
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """How an engine runs a step (not what the step computes: that is the step's config).
+
+    Parameters
+    ----------
+    overwrite
+        Replace an existing output.
+    resume
+        Finish an interrupted run into the output, skipping its finished shards; it must
+        have the same step, config and input.
+    shard_rows
+        Rows per output shard: the unit of resume.
+    batch_size
+        Rows per call of ``step.process``.
+    workers
+        Local engine: threads for a ``thread_safe`` step (None: the cores this process may
+        use). Ray: actors (None: as many as the cluster's resources allow, at most 8).
+    progress
+        ``auto`` (a bar on a terminal, one line per shard otherwise), ``bar``, ``lines``,
+        ``off``.
+    """
+
+    overwrite: bool = False
+    resume: bool = True
+    shard_rows: int = DEFAULT_SHARD_ROWS
+    batch_size: int = DEFAULT_BATCH_ROWS
+    workers: int | None = None
+    progress: str = "auto"
+
+    def __post_init__(self) -> None:
+        for name in ("shard_rows", "batch_size"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"{name}={value!r}: must be a positive integer.")
+        if self.workers is not None and (not isinstance(self.workers, int) or self.workers < 1):
+            raise ValueError(f"workers={self.workers!r}: use a positive integer or None.")
+        if self.progress not in PROGRESS_MODES:
+            raise ValueError(
+                f"progress={self.progress!r}: valid values are {', '.join(PROGRESS_MODES)}."
+            )

@@ -1,0 +1,120 @@
+"""Progress of a long run, owned by the engine: a rich bar on a terminal, one line per shard
+in logs (CI, pipes), nothing when asked to be quiet."""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import TextIO
+
+
+def _clock(seconds: float) -> str:
+    seconds = int(max(0, seconds))
+    h, rest = divmod(seconds, 3600)
+    m, s = divmod(rest, 60)
+    return f"{h}:{m:02d}:{s:02d}"
+
+
+class Progress:
+    """Rows done, rows/s and ETA for one step run.
+
+    Parameters
+    ----------
+    label
+        What runs (``"embed efficientnet_lite0"``).
+    total
+        Rows to process in this run (finished shards of a resumed run excluded).
+    mode
+        ``"auto"`` (a bar when stderr is a terminal, else shard lines), ``"bar"``,
+        ``"lines"`` or ``"off"``.
+    stream
+        Where lines go (default stderr).
+    """
+
+    MODES = ("auto", "bar", "lines", "off")
+
+    def __init__(
+        self, label: str, total: int, *, mode: str = "auto", stream: TextIO | None = None
+    ) -> None:
+        if mode not in self.MODES:
+            raise ValueError(f"progress mode {mode!r}: valid modes are {', '.join(self.MODES)}")
+        self.label, self.total = label, total
+        self.stream = stream or sys.stderr
+        if mode == "auto":
+            mode = "bar" if getattr(self.stream, "isatty", lambda: False)() else "lines"
+        self.mode = mode
+        self.done = 0
+        self._t0 = time.perf_counter()
+        self._bar = None
+        self._task = None
+
+    def __enter__(self) -> Progress:
+        if self.mode == "bar":
+            self._start_bar()
+        elif self.mode == "lines":
+            self.line(f"{self.total:,} rows to process")
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._bar is not None:
+            self._bar.stop()
+
+    def _start_bar(self) -> None:
+        from rich.console import Console
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
+
+        self._bar = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[rate]}"),
+            TimeElapsedColumn(),
+            TextColumn("ETA"),
+            TimeRemainingColumn(),
+            console=Console(file=self.stream),
+        )
+        self._bar.start()
+        self._task = self._bar.add_task(self.label, total=self.total, rate="-- rows/s")
+
+    @property
+    def rate(self) -> float:
+        dt = time.perf_counter() - self._t0
+        return self.done / dt if dt > 0 else 0.0
+
+    def eta(self) -> float:
+        rate = self.rate
+        return (self.total - self.done) / rate if rate > 0 else float("nan")
+
+    def advance(self, rows: int) -> None:
+        """``rows`` more rows are done."""
+        self.done += rows
+        if self._bar is not None:
+            self._bar.update(self._task, advance=rows, rate=f"{self.rate:,.0f} rows/s")
+
+    def shard_done(self, index: int, shards: int) -> None:
+        """One line per finished shard in log mode (the bar shows it already)."""
+        if self.mode != "lines":
+            return
+        eta = self.eta()
+        left = "--" if eta != eta else _clock(eta)  # NaN before the first rows
+        self.line(
+            f"shard {index + 1}/{shards}: {self.done:,}/{self.total:,} rows, "
+            f"{self.rate:,.0f} rows/s, elapsed {_clock(time.perf_counter() - self._t0)}, "
+            f"ETA {left}"
+        )
+
+    def line(self, text: str) -> None:
+        """A message that is not a shard line (a fit stage starting, a resume)."""
+        if self.mode == "off":
+            return
+        if self._bar is not None:
+            self._bar.console.print(f"{self.label}: {text}", highlight=False)
+        else:
+            print(f"{self.label}: {text}", file=self.stream, flush=True)
