@@ -1,0 +1,100 @@
+"""Cluster grid (the rows nearest each centroid) and the embedding map (PCA of a sample)."""
+
+from __future__ import annotations
+
+import base64
+
+import numpy as np
+import pyarrow as pa
+
+from curate.report.sections import Limits
+from curate.report.source import Source
+
+#: Per-row colourings the map offers, by column (when the manifest has it).
+MAP_COLOURS = ("label", "cluster", "keep", "is_label_issue")
+_HASH_MOD = 1_000_003
+
+
+def clusters(src: Source, lim: Limits) -> dict | None:
+    """All cluster sizes, and the largest clusters with their rows nearest the centroid."""
+    if not src.has("cluster"):
+        return None
+    sizes = src.rows(
+        "SELECT cluster, count(*) AS n FROM {m} WHERE cluster IS NOT NULL "
+        "GROUP BY cluster ORDER BY n DESC, cluster"
+    )
+    top = [s["cluster"] for s in sizes[: lim.clusters]]
+    order = "centroid_sim DESC NULLS LAST, id" if src.has("centroid_sim") else "hash(id), id"
+    cols = ", ".join(f'"{c}"' for c in src.card_columns())
+    sim = ", centroid_sim" if src.has("centroid_sim") else ""
+    rows = src.rows(
+        f"SELECT {cols}{sim} FROM {{m}} WHERE cluster IN (SELECT unnest(?)) "
+        f"QUALIFY row_number() OVER (PARTITION BY cluster ORDER BY {order}) <= ?",
+        [top, lim.per_cluster],
+    )
+    by: dict[int, list] = {c: [] for c in top}
+    for r in rows:
+        by[r["cluster"]].append(r)
+    size = {s["cluster"]: s["n"] for s in sizes}
+    grid = [{"cluster": c, "n": size[c], "rows": by[c]} for c in top]
+    return {"sizes": [s["n"] for s in sizes], "k": len(sizes), "grid": grid}
+
+
+def _b64(a: np.ndarray) -> str:
+    return base64.b64encode(np.ascontiguousarray(a).tobytes()).decode()
+
+
+def project_2d(x: np.ndarray) -> np.ndarray:
+    """PCA to two dimensions (numpy SVD of the centred sample), scaled into [0, 1]."""
+    x = x.astype(np.float32, copy=False)
+    if len(x) == 0:
+        return np.zeros((0, 2), np.float32)
+    xc = x - x.mean(axis=0)
+    _, _, vt = np.linalg.svd(xc.T @ xc / max(len(x), 1), hermitian=True)
+    xy = xc @ vt[:2].T if vt.shape[0] >= 2 else np.c_[xc @ vt[:1].T, np.zeros(len(x))]
+    lo, hi = xy.min(axis=0), xy.max(axis=0)
+    return ((xy - lo) / np.where(hi > lo, hi - lo, 1)).astype(np.float32)
+
+
+def embedding_map(src: Source, lim: Limits) -> dict | None:
+    """A hash-sampled set of up to ``map_rows`` rows, projected to 2-D, with colourings.
+
+    The sample is a filter on ``hash(id)`` (one pass, no sort of the whole manifest), so it is
+    the same rows on every run and costs memory for the sample only.
+    """
+    if not src.has("embedding") or lim.map_rows <= 0:
+        return None
+    n = src.num_rows
+    cut = _HASH_MOD if n <= lim.map_rows else int(_HASH_MOD * min(1.0, 1.2 * lim.map_rows / n))
+    colours = [c for c in MAP_COLOURS if src.has(c)]
+    extra = "".join(f', "{c}"' for c in colours)
+    cur = src.con.cursor()
+    try:
+        table = cur.sql(
+            f'SELECT id, embedding{extra} FROM "{src.name}" WHERE embedding IS NOT NULL '
+            f"AND hash(id) % {_HASH_MOD} < $cut ORDER BY hash(id), id LIMIT $n",
+            params={"cut": cut, "n": lim.map_rows},
+        ).to_arrow_table()
+    finally:
+        cur.close()
+    if table.num_rows == 0:
+        return None
+    emb = table.column("embedding").combine_chunks()
+    x = emb.flatten().to_numpy(zero_copy_only=False).reshape(table.num_rows, -1)
+    ok = np.isfinite(x).all(axis=1)
+    table, x = table.filter(pa.array(ok)), x[ok]
+    xy = project_2d(x)
+    out = {
+        "n": int(table.num_rows),
+        "of": n,
+        "xy": _b64(xy),
+        "ids": table.column("id").to_pylist(),
+        "colour": {},
+    }
+    for c in colours:
+        arr = table.column(c).combine_chunks()
+        if pa.types.is_boolean(arr.type):
+            arr = arr.cast(pa.int8())
+        vals = arr.cast(pa.int32()).fill_null(-1).to_numpy(zero_copy_only=False)
+        out["colour"][c] = _b64(vals.astype(np.int16))
+    return out
