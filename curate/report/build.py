@@ -45,6 +45,30 @@ def _sections(src: Source, lim: Limits) -> dict:
     return out
 
 
+#: Sections a later manifest often inherits unchanged (label-issues -> prune keeps the columns).
+_INHERITED = ("label_issues", "per_class", "clusters")
+
+
+def _shape(obj):
+    """A section with every card reduced to its id (what a person sees as "the same rows")."""
+    if isinstance(obj, dict):
+        if isinstance(obj.get("id"), str):
+            return obj["id"]
+        return {k: _shape(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_shape(v) for v in obj]
+    return obj
+
+
+def _point_to_earlier(secs: dict, earlier: list[dict]) -> None:
+    """Replace a section identical to an earlier manifest's by ``{"same_as": name}``."""
+    for key in _INHERITED:
+        for prev in earlier:
+            if key in secs and _shape(prev["sections"].get(key)) == _shape(secs[key]):
+                secs[key] = {"same_as": prev["name"]}
+                break
+
+
 def _card_ids(obj) -> list[str]:
     """Ids of every card (a dict with an ``id``) inside a section, in page order."""
     found: list[str] = []
@@ -86,12 +110,12 @@ def _thumbnails(src: Source, secs: dict, budget: int, folder: Path | None) -> di
     return out
 
 
-def _clean(obj):
+def json_safe(obj):
     """JSON-safe: NaN/inf to null, numpy and Decimal scalars to Python numbers."""
     if isinstance(obj, dict):
-        return {str(k): _clean(v) for k, v in obj.items()}
+        return {str(k): json_safe(v) for k, v in obj.items()}
     if isinstance(obj, list | tuple):
-        return [_clean(v) for v in obj]
+        return [json_safe(v) for v in obj]
     if hasattr(obj, "item") and not isinstance(obj, str | bytes):
         obj = obj.item()
     if isinstance(obj, float):
@@ -109,21 +133,28 @@ def build_data(
     max_thumbs: int = MAX_THUMBS,
     folder: Path | None = None,
     log: Log | None = None,
+    sources: list[Source] | None = None,
 ) -> dict:
-    """The page's data: one entry per manifest with its sections and thumbnails."""
+    """The page's data: one entry per manifest with its sections and thumbnails.
+
+    ``sources`` (already registered views, e.g. the server's read-only connection) replaces
+    opening ``manifests`` in a fresh connection.
+    """
     log = log or (lambda _m: None)
-    if not manifests:
+    if not manifests and sources is None:
         raise InputError("curate report needs at least one manifest (a Parquet file or folder).")
     lim = limits or Limits()
     data = {"generated": datetime.now(UTC).isoformat(timespec="seconds"), "manifests": []}
     data["evaluation"] = extras.read_evaluation(evaluation)
-    sources = open_sources(list(manifests))
+    own = sources is None
+    sources = open_sources(list(manifests)) if own else sources
     left = max_thumbs
     for src in sources:
         t0 = time.perf_counter()
         secs = _sections(src, lim)
         if "map" in secs:
             secs["map"]["want_thumbs"] = lim.map_thumbs
+        _point_to_earlier(secs, data["manifests"])
         thumbs = _thumbnails(src, secs, left, folder)
         left = max(0, left - len(thumbs))
         data["manifests"].append({
@@ -132,8 +163,9 @@ def build_data(
         })  # fmt: skip
         log(f"{src.name}: {len(secs)} sections, {len(thumbs)} thumbnails "
             f"in {time.perf_counter() - t0:.1f} s")  # fmt: skip
-    sources[0].con.close()
-    return _clean(data)
+    if own:
+        sources[0].con.close()
+    return json_safe(data)
 
 
 def report(

@@ -255,16 +255,20 @@
       sec.appendChild(columns(series, 'per-cluster size, kept and quota'));
     }
     if (s.groups && s.groups.length) {
-      sec.appendChild(el('h4', { text: 'duplicate groups (largest first): the kept row, then the removed rows with their cosine to it' }));
+      sec.appendChild(el('h4', { text: 'duplicate groups (largest first): the row SemDeDup kept (green; red when a later step removed it), then the duplicates it removed, with their cosine to it' }));
+      var box = el('div', { cls: 'groups' });
       s.groups.forEach(function (g) {
         var row = el('div', { cls: 'group' });
-        var k = card(m, g.kept, ['kept · group of ' + (g.n + 1)]);
-        k.classList.add('kept');
+        var fate = g.kept.keep === false ? 'later ' + reasonKind(g.kept) : 'kept';
+        var k = card(m, g.kept, [fate, 'group of ' + (g.n + 1)]);
+        if (g.kept.keep !== false) k.classList.add('kept');
         row.appendChild(k);
         row.appendChild(el('span', { cls: 'sep', text: '⟵' }));
         g.removed.forEach(function (r) { row.appendChild(card(m, r, ['cos ' + fmt(r.cos, 4)])); });
-        sec.appendChild(row);
+        if (g.n > g.removed.length) row.appendChild(el('span', { cls: 'note', text: '+' + (g.n - g.removed.length) + ' more' }));
+        box.appendChild(row);
       });
+      sec.appendChild(box);
     }
     if (s.removed && s.removed.length) {
       var by = {};
@@ -306,6 +310,12 @@
   function perClass(m, s) {
     var sec = section(m.name + '-per-class', s.synthetic ? 'Synthetic images by class' : 'Rows by class', 'A few rows of every class (sampled by hash of id).');
     sec.appendChild(gallery(m, s.rows));
+    return sec;
+  }
+  function sameAs(m, key, other) {
+    var title = { label_issues: 'Label issues', per_class: 'Rows by class', clusters: 'Clusters' }[key] || key;
+    var sec = section(m.name + '-' + key.replace('_', '-'), title);
+    sec.appendChild(el('p', { cls: 'note' }, 'The same rows as in ', el('a', { href: '#' + other + '-' + key.replace('_', '-'), text: other }), ' above (these columns came from it).'));
     return sec;
   }
   function evaluation(e) {
@@ -476,8 +486,9 @@
     var toc = el('nav', { cls: 'toc' });
     box.appendChild(toc);
     RENDER.forEach(function (p) {
-      if (!m.sections[p[0]]) return;
-      var sec = p[1](m, m.sections[p[0]]);
+      var data = m.sections[p[0]];
+      if (!data) return;
+      var sec = data.same_as ? sameAs(m, p[0], data.same_as) : p[1](m, data);
       toc.appendChild(el('a', { href: '#' + sec.id, text: sec.querySelector('h3').textContent }));
       box.appendChild(sec);
     });
