@@ -7,7 +7,7 @@ import base64
 import numpy as np
 import pyarrow as pa
 
-from curate.report.sections import Limits
+from curate.report.sections import Limits, sample_per_group
 from curate.report.source import Source
 
 #: Per-row colourings the map offers, by column (when the manifest has it).
@@ -23,18 +23,20 @@ def clusters(src: Source, lim: Limits) -> dict | None:
         "SELECT cluster, count(*) AS n FROM {m} WHERE cluster IS NOT NULL "
         "GROUP BY cluster ORDER BY n DESC, cluster"
     )
-    top = [s["cluster"] for s in sizes[: lim.clusters]]
-    order = "centroid_sim DESC NULLS LAST, id" if src.has("centroid_sim") else "hash(id), id"
-    cols = ", ".join(f'"{c}"' for c in src.card_columns())
-    sim = ", centroid_sim" if src.has("centroid_sim") else ""
-    rows = src.rows(
-        f"SELECT {cols}{sim} FROM {{m}} WHERE cluster IN (SELECT unnest(?)) "
-        f"QUALIFY row_number() OVER (PARTITION BY cluster ORDER BY {order}) <= ?",
-        [top, lim.per_cluster],
+    top = [int(s["cluster"]) for s in sizes[: lim.clusters]]
+    near = src.has("centroid_sim")
+    picks = sample_per_group(
+        src,
+        "cluster",
+        lim.per_cluster,
+        where=f"cluster IN ({', '.join(map(str, top)) or 'NULL'})"
+        + (" AND centroid_sim IS NOT NULL" if near else ""),
+        by="centroid_sim" if near else "hash(id)",
+        top=near,
     )
     by: dict[int, list] = {c: [] for c in top}
-    for r in rows:
-        by[r["cluster"]].append(r)
+    for c, row in picks:
+        by[c].append(row)
     size = {s["cluster"]: s["n"] for s in sizes}
     grid = [{"cluster": c, "n": size[c], "rows": by[c]} for c in top]
     return {"sizes": [s["n"] for s in sizes], "k": len(sizes), "grid": grid}

@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 
 from curate.errors import InputError
-from curate.report.sections import Limits
+from curate.report.sections import Limits, sample_per_group
 from curate.report.source import Source
 
 
@@ -56,11 +56,7 @@ def per_class(src: Source, lim: Limits) -> dict | None:
     """A few rows of every class (the synthetic images themselves for a distilled manifest)."""
     if not src.has("label") or not (src.columns & {"image", "path"}):
         return None
-    rows = src.rows(
-        f"SELECT {_cols(src)} FROM {{m}} QUALIFY row_number() OVER "
-        "(PARTITION BY label ORDER BY hash(id), id) <= ? ORDER BY label NULLS LAST, hash(id), id",
-        [lim.per_class],
-    )
+    rows = [row for _, row in sample_per_group(src, "label", lim.per_class)]
     synthetic = "distill" in str(src.run_info.get("step", ""))
     return {"rows": rows, "synthetic": synthetic}
 

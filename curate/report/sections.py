@@ -32,11 +32,11 @@ class Limits:
     map_thumbs: int = 600
 
 
-def cards(src: Source, ids: list[str]) -> dict[str, dict]:
-    """The card columns of the rows ``ids`` (one scan), by id."""
+def cards(src: Source, ids: list[str], extra: tuple[str, ...] = ()) -> dict[str, dict]:
+    """The card columns (and ``extra`` ones) of the rows ``ids`` (one scan), by id."""
     if not ids:
         return {}
-    cols = ", ".join(f'"{c}"' for c in src.card_columns())
+    cols = ", ".join(f'"{c}"' for c in [*src.card_columns(), *extra])
     rows = src.rows(f"SELECT {cols} FROM {{m}} WHERE id IN (SELECT unnest(?))", [list(ids)])
     return {r["id"]: r for r in rows}
 
@@ -108,14 +108,30 @@ def pruning(src: Source, lim: Limits) -> dict | None:
         "per_cluster": _per_cluster(src),
         "groups": _duplicate_groups(src, lim) if src.has("prune_reason") else [],
     }
-    cols = ", ".join(f'"{c}"' for c in src.card_columns())
-    out["removed"] = src.rows(
-        f"SELECT {cols}, {reason} AS reason_kind FROM {{m}} WHERE NOT keep "
-        f"QUALIFY row_number() OVER (PARTITION BY {reason} ORDER BY hash(id), id) <= ? "
-        "ORDER BY reason_kind, hash(id), id",
-        [lim.removed_per_reason],
-    )
+    out["removed"] = [
+        {**row, "reason_kind": kind}
+        for kind, row in sample_per_group(src, reason, lim.removed_per_reason, where="NOT keep")
+    ]
     return out
+
+
+def sample_per_group(
+    src: Source, group: str, n: int, *, where: str = "true", by: str = "hash(id)", top=False
+) -> list[tuple[object, dict]]:
+    """Up to ``n`` card rows per value of the SQL expression ``group``: the lowest ``by``
+    (highest with ``top``), as ``(group value, card)`` in group order.
+
+    ``min_by(id, by, n)`` keeps an n-row heap per group, so memory does not grow with rows.
+    """
+    agg = "max_by" if top else "min_by"
+    picks = src.rows(
+        f"SELECT {group} AS g, {agg}(id, {by}, ?) AS ids FROM {{m}} WHERE {where} "
+        "GROUP BY g ORDER BY g NULLS LAST",
+        [n],
+    )
+    extra = ("centroid_sim",) if "centroid_sim" in by else ()
+    info = cards(src, [i for p in picks for i in p["ids"]], extra)
+    return [(p["g"], info[i]) for p in picks for i in p["ids"] if i in info]
 
 
 def _per_cluster(src: Source) -> dict | None:
