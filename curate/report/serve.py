@@ -27,7 +27,7 @@ from curate.report.sections import Limits
 from curate.report.source import Source, open_sources
 from curate.report.thumbs import thumb_from_row
 
-LOOPBACK = ("127.0.0.1", "localhost", "::1")
+LOOPBACK = ("127.0.0.1", "localhost")
 MAX_PAGE = 500
 _IMAGE_COLS = ("image", "path", "url", "error")
 
@@ -161,7 +161,7 @@ def make_server(
     """Build the page and a server for it (not yet serving; ``port=0`` picks a free one)."""
     if host not in LOOPBACK:
         raise InputError(
-            f"curate serve binds to loopback only (127.0.0.1, ::1), not {host!r}: the page runs "
+            f"curate serve binds to loopback only (127.0.0.1), not {host!r}: the page runs "
             "any SELECT a visitor types. Use an SSH tunnel to reach it from another machine."
         )
     log = log or (lambda _m: None)

@@ -133,3 +133,12 @@ def test_cli_report_and_missing_manifest(demo_dir, tmp_path):
     assert _page_data(out.read_text())["manifests"][0]["sections"]["map"]["n"] == 100
     res = CliRunner().invoke(app, ["report", str(tmp_path / "nope"), "-o", str(out)])
     assert res.exit_code != 0 and "no such file" in str(res.exception)
+
+
+def test_curate_report_is_callable_and_the_demo_ends_with_it(demo_dir, tmp_path):
+    import curate
+    from curate import demo
+
+    page = curate.report([demo_dir / "pruned"], tmp_path / "p.html")
+    assert page.exists() and _page_data(page.read_text())["manifests"][0]["name"] == "pruned"
+    assert demo.stages()[-1] == ("report", demo._report)
