@@ -46,14 +46,23 @@ def _b64(a: np.ndarray) -> str:
     return base64.b64encode(np.ascontiguousarray(a).tobytes()).decode()
 
 
-def project_2d(x: np.ndarray) -> np.ndarray:
-    """PCA to two dimensions (numpy SVD of the centred sample), scaled into [0, 1]."""
+def project_2d(x: np.ndarray, *, fit_rows: int = 10_000) -> np.ndarray:
+    """PCA to two dimensions, scaled into [0, 1].
+
+    The axes come from the covariance of the first ``fit_rows`` rows (the sample is already in
+    random order), then every row is projected without a centred copy: ``x @ V - mean @ V``.
+    """
     x = x.astype(np.float32, copy=False)
     if len(x) == 0:
         return np.zeros((0, 2), np.float32)
-    xc = x - x.mean(axis=0)
-    _, _, vt = np.linalg.svd(xc.T @ xc / max(len(x), 1), hermitian=True)
-    xy = xc @ vt[:2].T if vt.shape[0] >= 2 else np.c_[xc @ vt[:1].T, np.zeros(len(x))]
+    fit = x[:fit_rows]
+    mean = fit.mean(axis=0)
+    cov = np.cov(fit, rowvar=False) if len(fit) > 1 else np.eye(x.shape[1])
+    _, vecs = np.linalg.eigh(np.atleast_2d(cov))
+    v = vecs[:, ::-1][:, :2].astype(np.float32)  # the two largest eigenvalues' vectors
+    xy = x @ v - mean @ v
+    if xy.shape[1] < 2:
+        xy = np.c_[xy, np.zeros(len(x), np.float32)]
     lo, hi = xy.min(axis=0), xy.max(axis=0)
     return ((xy - lo) / np.where(hi > lo, hi - lo, 1)).astype(np.float32)
 

@@ -95,8 +95,7 @@ def test_demo_report_renders_offline(browser, demo_report, demo_dir):
     assert n_img > 300 and broken == 0
     # the gallery shows the manifest's worst-ranked rows, in order
     ids = browser.execute_script(
-        "return [...document.querySelectorAll('#label_issues-worst .card .id')]"
-        ".map(e => e.textContent)"
+        "return [...document.querySelectorAll('#label_issues-worst .card')].map(e => e.dataset.id)"
     )
     assert ids == _worst_ids(demo_dir / "label-issues", len(ids)) and len(ids) == 240
     # the embedding maps drew every sampled point
@@ -186,7 +185,7 @@ def test_serve_pages_a_query_through_the_browser(browser, demo_dir):
         WebDriverWait(browser, 20).until(
             lambda d: gallery.get_attribute("data-total") == str(len(flagged))
         )
-        ids = [e.text for e in gallery.find_elements(By.CSS_SELECTOR, ".card .id")]
+        ids = [e.get_attribute("data-id") for e in gallery.find_elements(By.CSS_SELECTOR, ".card")]
         assert ids == [r[0] for r in flagged[:want]]
         # the next page of all rows (ORDER BY id): rows 61..120
         browser.find_element(By.ID, "query-where").clear()
@@ -195,7 +194,7 @@ def test_serve_pages_a_query_through_the_browser(browser, demo_dir):
         WebDriverWait(browser, 20).until(lambda d: gallery.get_attribute("data-total") == "400")
         browser.find_element(By.ID, "query-next").click()
         WebDriverWait(browser, 20).until(lambda d: gallery.get_attribute("data-page") == "1")
-        ids = [e.text for e in gallery.find_elements(By.CSS_SELECTOR, ".card .id")]
+        ids = [e.get_attribute("data-id") for e in gallery.find_elements(By.CSS_SELECTOR, ".card")]
         assert ids == [f"d{i:04d}" for i in range(60, 120)]
         assert _broken_images(browser)[1] == 0 and _console_errors(browser) == []
         _screenshot(browser, "serve.png")

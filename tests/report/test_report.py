@@ -142,3 +142,17 @@ def test_curate_report_is_callable_and_the_demo_ends_with_it(demo_dir, tmp_path)
     page = curate.report([demo_dir / "pruned"], tmp_path / "p.html")
     assert page.exists() and _page_data(page.read_text())["manifests"][0]["name"] == "pruned"
     assert demo.stages()[-1] == ("report", demo._report)
+
+
+def test_map_projection_follows_the_widest_directions():
+    import numpy as np
+
+    from curate.report.clusters import project_2d
+
+    x = np.random.default_rng(0).normal(size=(3000, 32)).astype(np.float32)
+    x[:, 3] *= 10
+    x[:, 7] *= 5
+    xy = project_2d(x, fit_rows=1000)
+    assert xy.min() == 0 and xy.max() == 1
+    assert abs(np.corrcoef(xy[:, 0], x[:, 3])[0, 1]) > 0.99
+    assert abs(np.corrcoef(xy[:, 1], x[:, 7])[0, 1]) > 0.99

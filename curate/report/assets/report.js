@@ -28,6 +28,7 @@
     if (x === null || x === undefined) return '—';
     if (typeof x === 'number') {
       if (Number.isInteger(x)) return x.toLocaleString('en-US');
+      if (x !== 0 && Math.abs(x) < 1e-3) return x.toExponential(Math.max(0, (digits || 3) - 2));
       return x.toPrecision(digits || 3);
     }
     return String(x);
@@ -67,7 +68,10 @@
   }
   function card(m, r, lines) {
     var given = className(m, r.label);
-    var c = el('div', { cls: 'card' }, thumb(m, r.id), el('div', { cls: 'id', title: r.id, text: r.id }));
+    /* long ids keep their tail, the part that differs ("…test-03881"); the title has it all */
+    var shown = r.id.length > 11 ? '…' + r.id.slice(-10) : r.id;
+    var c = el('div', { cls: 'card' }, thumb(m, r.id), el('div', { cls: 'id', title: r.id, text: shown }));
+    c.dataset.id = r.id;
     var sug = r.suggested_label;
     if (r.label !== undefined) {
       var lab = el('div', { cls: 'lab', title: given });
