@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import shutil
 import tempfile
 import threading
 from collections.abc import Callable
@@ -142,6 +143,14 @@ class _Server(ThreadingHTTPServer):
         super().__init__(addr, _Handler)
         self.sources = {s.name: s for s in sources}
         self.page, self.log = page, log
+
+    def server_close(self) -> None:
+        """Close the socket, the read-only connection and remove the views' database file."""
+        super().server_close()
+        for con in {id(s.con): s.con for s in self.sources.values()}.values():
+            con.close()
+        if getattr(self, "tmp_dir", None):
+            shutil.rmtree(self.tmp_dir, ignore_errors=True)
 
     def source(self, name: str) -> Source:
         if name not in self.sources:

@@ -91,6 +91,7 @@ def _chrome_options():
     from selenium import webdriver
 
     opts = webdriver.ChromeOptions()
+    opts.binary_location = CHROMIUM
     for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage",
                 "--enable-unsafe-swiftshader", "--window-size=1400,1000"):  # fmt: skip
         opts.add_argument(arg)

@@ -156,3 +156,19 @@ def test_map_projection_follows_the_widest_directions():
     assert xy.min() == 0 and xy.max() == 1
     assert abs(np.corrcoef(xy[:, 0], x[:, 3])[0, 1]) > 0.99
     assert abs(np.corrcoef(xy[:, 1], x[:, 7])[0, 1]) > 0.99
+
+
+def test_distilled_manifest_shows_its_synthetic_images(demo_dir, tmp_path):
+    from curate.manifests.io import open_manifest, write_manifest
+    from curate.manifests.runinfo import make_run_info, write_run_json
+
+    t = open_manifest(demo_dir / "label-issues").read(["id", "image", "label"]).slice(0, 30)
+    write_manifest(t, tmp_path / "synthetic.parquet")
+    write_run_json(tmp_path / "synthetic.parquet", make_run_info("distill", config={"ipc": 3}))
+    secs = build_data([tmp_path / "synthetic.parquet"])["manifests"][0]["sections"]
+    assert secs["per_class"]["synthetic"] is True
+    per_label = {}
+    for r in secs["per_class"]["rows"]:
+        per_label[r["label"]] = per_label.get(r["label"], 0) + 1
+    assert sum(per_label.values()) == 30 and max(per_label.values()) <= 8
+    assert secs["summary"]["step"] == "distill"
