@@ -56,7 +56,9 @@ def per_class(src: Source, lim: Limits) -> dict | None:
     """A few rows of every class (the synthetic images themselves for a distilled manifest)."""
     if not src.has("label") or not (src.columns & {"image", "path"}):
         return None
-    rows = [row for _, row in sample_per_group(src, "label", lim.per_class)]
+    k = src.scalar("SELECT count(DISTINCT label) FROM {m}") or 1
+    per = max(1, min(lim.per_class, lim.label_issues // k))  # many classes: fewer rows each
+    rows = [row for _, row in sample_per_group(src, "label", per)][: lim.label_issues]
     synthetic = "distill" in str(src.run_info.get("step", ""))
     return {"rows": rows, "synthetic": synthetic}
 

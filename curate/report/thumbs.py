@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import io
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -44,7 +45,8 @@ def make_thumb(data: bytes | None, *, px: int = THUMB_PX, quality: int = JPEG_QU
             buf = io.BytesIO()
             img.save(buf, format="JPEG", quality=quality)
     except Exception as exc:  # PIL raises many kinds for corrupt bytes
-        return Thumb(error=f"decode: {type(exc).__name__}: {exc}"[:200])
+        detail = re.sub(r"\s*<_io\.BytesIO object at 0x[0-9a-fA-F]+>", "", str(exc)).strip()
+        return Thumb(error=f"decode: {detail or type(exc).__name__}"[:200])
     return Thumb(jpeg=buf.getvalue())
 
 

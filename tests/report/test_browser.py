@@ -166,6 +166,18 @@ def test_bad_rows_show_marked_placeholders(browser, bad_manifest, tmp_path):
     assert all(u.startswith(("file://", "data:")) for u in _requested_urls(browser))
 
 
+def test_folder_form_loads_its_thumbnail_files(browser, demo_dir, tmp_path):
+    from curate.report import report
+
+    index = report([demo_dir / "label-issues"], tmp_path / "gallery")
+    _load(browser, index.as_uri())
+    n_img, broken = _broken_images(browser)
+    assert n_img >= 400 and broken == 0
+    srcs = browser.execute_script("return [...document.images].map(i => i.getAttribute('src'))")
+    assert all(s.startswith("thumbs/") for s in srcs)
+    assert _console_errors(browser) == []
+
+
 def test_serve_pages_a_query_through_the_browser(browser, demo_dir):
     from curate.report.serve import serve_in_thread
 

@@ -126,15 +126,20 @@
   }
 
   /* ---- charts (HTML bars, SVG columns) ---- */
+  var MAX_BARS = 40;
   function bars(items, kind) {
     var max = Math.max.apply(null, items.map(function (it) { return it.value; }).concat([1e-12]));
-    var b = el('div', { cls: 'bars' });
+    var b = el('div', { cls: 'bars' }), more = items.length - MAX_BARS;
+    if (more > 0) {  /* many classes: the largest values, then how many are left out */
+      items = items.slice().sort(function (p, q) { return q.value - p.value; }).slice(0, MAX_BARS);
+    }
     items.forEach(function (it) {
       b.appendChild(el('span', { text: it.label }));
       var w = Math.max(0.2, 100 * it.value / max);
       b.appendChild(el('div', {}, el('div', { cls: 'bar ' + (it.kind || kind || ''), style: 'width:' + w + '%' })));
       b.appendChild(el('span', { cls: 'num', text: it.text || fmt(it.value) }));
     });
+    if (more > 0) b.appendChild(el('span', { cls: 'note', text: '… ' + more + ' more (the ' + MAX_BARS + ' largest shown)' }));
     return b;
   }
   var SVGNS = 'http://www.w3.org/2000/svg';
@@ -448,6 +453,7 @@
     var id = state.ids[best], t = state.m.thumbs[id];
     tip.textContent = '';
     if (typeof t === 'string') tip.appendChild(el('img', { src: t, alt: id }));
+    else if (DATA.serve) tip.appendChild(el('img', { src: 'thumb?m=' + encodeURIComponent(state.m.name) + '&id=' + encodeURIComponent(id), alt: id }));
     tip.appendChild(el('div', { text: id }));
     if (state.key) {
       var v = state.vals[best];
