@@ -343,7 +343,8 @@
     keys.forEach(function (k) { pickC.appendChild(el('option', { value: k, text: k === 'is_label_issue' ? 'flagged' : k })); });
     var legend = el('div', { cls: 'legend' });
     var canvas = el('canvas', { cls: 'map', id: m.name + '-map-canvas' });
-    sec.appendChild(el('label', { cls: 'note' }, 'colour by ', keys.length ? pickC : 'one colour'));
+    sec.appendChild(keys.length ? el('label', { cls: 'note' }, 'colour by ', pickC)
+      : el('p', { cls: 'note', text: 'one colour: the manifest has no label, cluster, keep or is_label_issue column' }));
     sec.appendChild(legend);
     sec.appendChild(el('div', { cls: 'mapwrap' }, canvas));
     var xy = decode(s.xy, Float32Array), cols = {};
@@ -359,6 +360,7 @@
   function legendFor(state, vals, legend) {
     legend.textContent = '';
     var k = state.key, names = {};
+    if (!k) return;
     if (k === 'keep') names = { 0: 'removed', 1: 'kept' };
     else if (k === 'is_label_issue') names = { 0: 'not flagged', 1: 'flagged' };
     var seen = {};
