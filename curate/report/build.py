@@ -149,13 +149,14 @@ def build_data(
     own = sources is None
     sources = open_sources(list(manifests)) if own else sources
     left = max_thumbs
-    for src in sources:
+    for i, src in enumerate(sources):
         t0 = time.perf_counter()
         secs = _sections(src, lim)
         if "map" in secs:
             secs["map"]["want_thumbs"] = lim.map_thumbs
         _point_to_earlier(secs, data["manifests"])
-        thumbs = _thumbnails(src, secs, left, folder)
+        share = left // (len(sources) - i)  # a fair share of what is left, so none starves
+        thumbs = _thumbnails(src, secs, share, folder)
         left = max(0, left - len(thumbs))
         data["manifests"].append({
             "name": src.name, "path": str(src.manifest.path), "rows": src.num_rows,

@@ -57,6 +57,9 @@ def test_every_card_has_a_thumbnail_within_budget(demo_dir):
     m = data["manifests"][0]
     assert len(m["thumbs"]) == 50
     assert all(t.startswith("data:image/jpeg;base64,") for t in m["thumbs"].values())
+    # several manifests share the budget instead of the first one taking it all
+    two = build_data([demo_dir / "label-issues", demo_dir / "pruned"], max_thumbs=100)
+    assert [len(m["thumbs"]) for m in two["manifests"]] == [50, 50]
 
 
 def test_url_only_and_corrupt_rows_get_marked_placeholders(bad_manifest):
