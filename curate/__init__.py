@@ -2,7 +2,16 @@
 
 __version__ = "0.1.0"
 
+from curate import report  # callable: curate.report(manifests, "report.html")
 from curate.manifests import Manifest, open_manifest, sql, write_manifest
 from curate.pipelines.label_issues import label_issues
 
-__all__ = ["Manifest", "__version__", "label_issues", "open_manifest", "sql", "write_manifest"]
+__all__ = [
+    "Manifest",
+    "__version__",
+    "label_issues",
+    "open_manifest",
+    "report",
+    "sql",
+    "write_manifest",
+]

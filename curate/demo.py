@@ -93,6 +93,18 @@ def _label_issues(out_dir: Path, log: Callable[[str], None]) -> Path:
     return out
 
 
+def _report(out_dir: Path, log: Callable[[str], None]) -> Path:
+    """One self-contained page of the label issues and the pruning (DIR/report.html)."""
+    from curate.report import report
+
+    inputs = [out_dir / n for n in ("label-issues", "pruned") if (out_dir / n).exists()]
+    if not inputs:
+        raise InputError(f"{out_dir}: no label-issues or pruned manifest to report on.")
+    path = report(inputs, out_dir / "report.html")
+    log(f"report ({path.stat().st_size / 1e6:.1f} MB): open file://{path.resolve()}")
+    return path
+
+
 def stages() -> list[Stage]:
     """The demo's stages in order; later issues append embed, prune, label-issues."""
     return [
@@ -100,6 +112,7 @@ def stages() -> list[Stage]:
         ("embedded", _embed),
         ("pruned", _prune),  # reads DIR/embedded, written by the embed stage before it
         ("label-issues", _label_issues),  # reads DIR/embedded (or DIR/ingested: pixels)
+        ("report", _report),  # reads DIR/label-issues and DIR/pruned, writes DIR/report.html
     ]
 
 
