@@ -11,6 +11,7 @@ from curate.engines.base import FitStep, Resources, Step, StepError, add_columns
 from curate.engines.local import run_local
 from curate.engines.options import RunOptions
 from curate.engines.progress import Progress
+from curate.engines.ray_engine import ray_session, run_ray
 
 __all__ = [
     "ENGINES",
@@ -24,10 +25,12 @@ __all__ = [
     "extend_schema",
     "run",
     "run_local",
+    "run_ray",
+    "ray_session",
 ]
 
 #: Engines by name: each takes ``(step, manifest, out, **options)`` and returns the Manifest.
-ENGINES: dict[str, Callable[..., Any]] = {"local": run_local}
+ENGINES: dict[str, Callable[..., Any]] = {"local": run_local, "ray": run_ray}
 
 
 def run(
@@ -43,4 +46,9 @@ def run(
         fn = ENGINES[engine]
     except KeyError:
         raise ValueError(f"unknown engine {engine!r}; choose one of {', '.join(ENGINES)}") from None
+    address = options.pop("ray_address", None)
+    if engine == "ray":
+        options["ray_address"] = address
+    elif address:
+        raise ValueError(f"ray_address={address!r} needs engine='ray' (--engine ray)")
     return fn(step, manifest, out, **options)

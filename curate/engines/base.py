@@ -86,6 +86,12 @@ class Step:
         """One batch in, the same rows in the same order out, with the step's columns."""
         raise NotImplementedError
 
+    def process_rows(self, table: pa.Table, rows: slice) -> pa.Table:
+        """``process`` for a step that needs the batch's place in the manifest: ``rows`` are
+        its rows in manifest order (a fit step looking up what it learned per row). Engines
+        always call this one; the default ignores ``rows``."""
+        return self.process(table)
+
     def count(self, table: pa.Table) -> dict[str, int]:
         """Counts for run.json from one output batch (summed over batches by the engine)."""
         return {}
@@ -100,10 +106,12 @@ class Step:
         return dataclasses.asdict(cfg) if dataclasses.is_dataclass(cfg) else {}
 
     # -- what engines call -----------------------------------------------------------------
-    def __call__(self, batch: pa.Table | pa.RecordBatch) -> pa.Table:
-        """``process`` with the contract checked: every row kept, in order."""
+    def __call__(self, batch: pa.Table | pa.RecordBatch, rows: slice | None = None) -> pa.Table:
+        """``process_rows`` with the contract checked: every row kept, in order."""
         table = batch if isinstance(batch, pa.Table) else pa.Table.from_batches([batch])
-        out = self.process(table)
+        if rows is None:
+            rows = slice(0, table.num_rows)
+        out = self.process_rows(table, rows)
         if out.num_rows != table.num_rows:
             raise StepError(
                 f"step {self.name!r} returned {out.num_rows} rows for a batch of "

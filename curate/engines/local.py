@@ -79,38 +79,107 @@ def check_resume(out: Path, key: dict[str, Any]) -> list[tuple[int, int]]:
     return [tuple(s) for s in key["shards"]]
 
 
-def _counts_path(writer: ManifestWriter, index: int) -> Path:
+def counts_path(writer: ManifestWriter, index: int) -> Path:
+    """Where shard ``index``'s counts wait until the run ends (merged into run.json)."""
     return writer.out / f"_part-{index:05d}.counts.json"
+
+
+def save_counts(writer: ManifestWriter, index: int, counts: dict[str, int]) -> None:
+    """Write a shard's counts atomically; call before the shard's rename, so that a shard
+    that exists always has its counts."""
+    path = counts_path(writer, index)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(dict(counts)))
+    os.replace(tmp, path)
+
+
+def _gather_counts(writer: ManifestWriter, shards: int) -> dict[str, int]:
+    total: Counter = Counter()
+    for i in range(shards):
+        path = counts_path(writer, i)
+        if path.exists():
+            total.update(json.loads(path.read_text()))
+            path.unlink()
+    return dict(total)
+
+
+class ShardedRun:
+    """What every engine does around a step: fit, set up, plan and resume shards, write
+    run.json. An engine supplies how the pending shards get processed and written."""
+
+    def __init__(self, step: Step, manifest, out, opt: RunOptions, *, workers: int) -> None:
+        self.step, self.opt = step, opt
+        self.m = open_manifest(manifest).validate()
+        self.timings: dict[str, float] = {}
+        self.writer: ManifestWriter | None = None
+        self._out, self._workers = out, workers
+
+    def fit(self, fit_fn=None) -> None:
+        """Fit a :class:`FitStep` that is not fitted yet (``fit_fn(step, manifest)`` runs it
+        elsewhere and returns the fitted step; default: here)."""
+        step = self.step
+        if isinstance(step, FitStep) and not step.fitted:
+            t0 = time.perf_counter()
+            self.step = fit_fn(step, self.m) if fit_fn else step.fit(self.m)
+            self.timings["fit"] = round(time.perf_counter() - t0, 4)
+
+    def open(self) -> list[int]:
+        """Open the output and return the shards still to do (finished ones are skipped)."""
+        self.writer = ManifestWriter(
+            self._out,
+            overwrite=self.opt.overwrite,
+            resume=self.opt.resume and not self.opt.overwrite,
+            schema=self.step.output_schema(self.m.schema),
+        )
+        shards = plan_shards(self.m, self.opt.shard_rows, self._workers)
+        self.shards = check_resume(self.writer.out, _resume_key(self.step, self.m, shards))
+        self.done = self.writer.completed_shards()
+        return [i for i in range(len(self.shards)) if i not in self.done]
+
+    def rows_in(self, shards: list[int]) -> int:
+        return sum(self.shards[i][1] - self.shards[i][0] for i in shards)
+
+    def close(self, engine: str, seconds: float, rows: int, run_info: dict | None) -> Manifest:
+        """Merge counts, write run.json, mark the output complete."""
+        assert self.writer is not None
+        self.timings["process"] = round(seconds, 4)
+        self.timings["rows_per_s"] = round(rows / seconds, 2) if rows and seconds else 0.0
+        counts = {"rows": self.m.num_rows, **_gather_counts(self.writer, len(self.shards))}
+        counts["shards"], counts["shards_resumed"] = len(self.shards), len(self.done)
+        info = make_run_info(
+            self.step.name,
+            config=self.step.config_record(),
+            inputs={"manifest": self.m.path},
+            counts=counts,
+            timings=self.timings,
+            engine=engine,
+            **self.step.run_info(),
+        )
+        for key, value in (run_info or {}).items():  # the caller's fields win, dicts merge
+            both = isinstance(value, dict) and isinstance(info.get(key), dict)
+            info[key] = {**info[key], **value} if both else value
+        self.writer.close(info)
+        (self.writer.out / RESUME_MARKER).unlink(missing_ok=True)
+        return Manifest(self.writer.out)
 
 
 def _run_shard(step: Step, m: Manifest, writer: ManifestWriter, index: int, rows, opts) -> None:
     counts: Counter = Counter()
     stream = writer.open_shard(index)
     try:
+        lo = rows[0]
         for batch in m.iter_batches(batch_size=opts["batch_size"], rows=rows, prefetch=1):
-            out = step(batch)
+            out = step(batch, slice(lo, lo + batch.num_rows))
+            lo += batch.num_rows
             stream.write(out)
             counts.update(step.count(out))
             opts["progress"].advance(batch.num_rows)
-        # counts land first: a shard that exists (the rename below) always has them
-        tmp = _counts_path(writer, index).with_suffix(".tmp")
-        tmp.write_text(json.dumps(dict(counts)))
-        os.replace(tmp, _counts_path(writer, index))
+        save_counts(writer, index, counts)
     except BaseException:
         stream.abort()
         raise
     stream.finish(keep_empty=True)
     opts["progress"].shard_done(index, opts["shards"])
-
-
-def _gather_counts(writer: ManifestWriter, shards: int) -> dict[str, int]:
-    total: Counter = Counter()
-    for i in range(shards):
-        path = _counts_path(writer, i)
-        if path.exists():
-            total.update(json.loads(path.read_text()))
-            path.unlink()
-    return dict(total)
 
 
 def run_local(
@@ -135,7 +204,7 @@ def run_local(
         (``overwrite``, ``resume``, ``shard_rows``, ``batch_size``, ``workers``, ``progress``).
         ``workers`` threads run a ``thread_safe`` step; other steps run on this thread.
     run_info
-        Extra fields for run.json.
+        Extra fields for run.json (they win over the engine's; dicts are merged).
 
     Returns
     -------
@@ -144,51 +213,26 @@ def run_local(
         and timings.
     """
     opt = resolve_config(RunOptions, options, kwargs, step="run")
-    m = open_manifest(manifest).validate()
     workers = (opt.workers or P.default_workers()) if step.thread_safe else 1
-    timings: dict[str, float] = {}
-    t0 = time.perf_counter()
-    if isinstance(step, FitStep) and not step.fitted:
-        step.fit(m)
-        timings["fit"] = round(time.perf_counter() - t0, 4)
+    job = ShardedRun(step, manifest, out, opt, workers=workers)
+    job.fit()
     t1 = time.perf_counter()
-    step.setup()
-    timings["setup"] = round(time.perf_counter() - t1, 4)
-    writer = ManifestWriter(
-        out,
-        overwrite=opt.overwrite,
-        resume=opt.resume and not opt.overwrite,
-        schema=step.output_schema(m.schema),
-    )
-    shards = plan_shards(m, opt.shard_rows, workers)
-    shards = check_resume(writer.out, _resume_key(step, m, shards))
-    done = writer.completed_shards()
-    todo = [i for i in range(len(shards)) if i not in done]
-    rows_todo = sum(shards[i][1] - shards[i][0] for i in todo)
+    job.step.setup()
+    job.timings["setup"] = round(time.perf_counter() - t1, 4)
+    todo = job.open()
+    rows_todo = job.rows_in(todo)
     t2 = time.perf_counter()
-    with Progress(step.name, rows_todo, mode=opt.progress) as bar:
-        if done:
-            bar.line(f"resuming: {len(done)} of {len(shards)} shards already done")
-        opts = {"batch_size": opt.batch_size, "progress": bar, "shards": len(shards)}
+    with Progress(job.step.name, rows_todo, mode=opt.progress) as bar:
+        if job.done:
+            bar.line(f"resuming: {len(job.done)} of {len(job.shards)} shards already done")
+        opts = {"batch_size": opt.batch_size, "progress": bar, "shards": len(job.shards)}
         try:
-            P.ordered_map(lambda i: _run_shard(step, m, writer, i, shards[i], opts), todo, workers)
+            P.ordered_map(
+                lambda i: _run_shard(job.step, job.m, job.writer, i, job.shards[i], opts),
+                todo,
+                workers,
+            )
         except BaseException:
-            writer.abort()
+            job.writer.abort()
             raise
-    timings["process"] = round(time.perf_counter() - t2, 4)
-    timings["rows_per_s"] = round(rows_todo / timings["process"], 2) if rows_todo else 0.0
-    counts = {"rows": m.num_rows, **_gather_counts(writer, len(shards))}
-    counts["shards"], counts["shards_resumed"] = len(shards), len(done)
-    info = make_run_info(
-        step.name,
-        config=step.config_record(),
-        inputs={"manifest": m.path},
-        counts=counts,
-        timings=timings,
-        engine="local",
-        **step.run_info(),
-        **(run_info or {}),
-    )
-    writer.close(info)
-    (writer.out / RESUME_MARKER).unlink(missing_ok=True)
-    return Manifest(writer.out)
+    return job.close("local", time.perf_counter() - t2, rows_todo, run_info)
