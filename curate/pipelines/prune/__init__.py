@@ -8,13 +8,12 @@ from dataclasses import asdict
 import numpy as np
 
 from curate.config import resolve_config
-from curate.errors import InputError
-from curate.manifests.io import Manifest, open_manifest
-from curate.manifests.runinfo import Timer, make_run_info, write_run_json
-from curate.pipelines.prune._load import load
-from curate.pipelines.prune._write import write_outputs
+from curate.engines import run
+from curate.manifests.io import Manifest, open_manifest, prepare_output, write_manifest
+from curate.manifests.runinfo import Timer, write_run_json
+from curate.pipelines.cluster import centroids_path
 from curate.pipelines.prune.base import (
-    KEPT,
+    KEEP,
     PruneConfig,
     PruneMethod,
     Selection,
@@ -26,6 +25,7 @@ from curate.pipelines.prune.dbp import DensityBasedPruning
 from curate.pipelines.prune.prototypes import Prototypes
 from curate.pipelines.prune.random_subset import RandomSubset
 from curate.pipelines.prune.semdedup import SemDeDup
+from curate.pipelines.prune.step import PruneDecision
 
 __all__ = ["METHODS", "PruneConfig", "PruneMethod", "get_method", "prune"]
 
@@ -92,6 +92,9 @@ def prune(
     kept_out: str | os.PathLike | None = None,
     overwrite: bool = False,
     config: PruneConfig | None = None,
+    engine: str = "local",
+    ray_address: str | None = None,
+    progress: str = "auto",
     **options: object,
 ) -> Manifest:
     """Mark which rows to keep; write every row with ``keep`` and ``prune_reason`` to ``out``.
@@ -107,6 +110,12 @@ def prune(
         Also write the kept rows as their own manifest here.
     overwrite
         Replace existing outputs.
+    engine, ray_address
+        ``"local"`` (default) or ``"ray"`` (see :mod:`curate.engines`): the decision is made
+        once over the whole manifest (the fit stage), then the engine writes every row's
+        columns; both give the same manifest.
+    progress
+        ``auto``, ``bar``, ``lines`` or ``off``.
     config
         A ready :class:`PruneConfig`; mutually exclusive with ``options``.
     **options
@@ -139,41 +148,47 @@ def prune(
         ``out``; its run.json holds the per-cluster size, complexity, quota and kept count.
     """
     cfg = resolve_config(PruneConfig, config, options, step="prune")
-    impl = get_method(cfg.method)
+    get_method(cfg.method)  # an unknown method fails before any work
     m = open_manifest(manifest).validate()
+    if not overwrite:
+        for path in (out, kept_out):
+            if path is not None:
+                prepare_output(path)  # an existing output fails before any work
+    step = PruneDecision(cfg)
     timer = Timer()
-    with timer("load"):
-        loaded = load(m, impl, cfg)
-    if loaded.data.n_valid == 0:
-        what = "clip_score" if cfg.method == "clip-score" else repr(cfg.embedding_column)
-        raise InputError(
-            f"{m.path}: no row is usable for {cfg.method}: every {what} is null, NaN or zero."
-        )
-    with timer(cfg.method):
-        sel = impl.select(loaded.data, cfg)
-    loaded.data.vectors = None  # the write needs no vectors: N x d x 2 bytes less at the peak
-    invalid = ~loaded.data.valid
-    sel.keep[invalid] = False
-    sel.reason[invalid] = loaded.invalid_reason[invalid]
-    sel.dup_of[invalid] = -1
-    assert (sel.reason[sel.keep] == KEPT).all()
-    counts, explain = _explain(m, sel, loaded, cfg)
+    with timer("fit"):
+        step.fit(m)
+    counts, explain = _explain(m, step.selection_, step.loaded_, cfg)
     info_cfg = {**asdict(cfg), "kept_out": str(kept_out) if kept_out else None}
-    info = make_run_info(
-        "prune",
-        config=info_cfg,
-        inputs={"manifest": m.path},
-        counts=counts,
-        timings=timer.seconds,
-        explain=explain,
-    )
-    info["timings"] = {**loaded.timings, **info["timings"]}
+    info = {"config": info_cfg, "counts": counts, "explain": explain, "timings": step.timings_}
     with timer("write"):
-        write_outputs(
-            m, out, kept_out, sel, loaded, overwrite=overwrite, run_info=info, method=cfg.method
+        result = run(
+            step,
+            m,
+            out,
+            engine=engine,
+            ray_address=ray_address,
+            overwrite=overwrite,
+            resume=False,
+            progress=progress,
+            run_info=info,
         )
+        if step.loaded_.computed_clusters:
+            np.save(centroids_path(result.path), step.loaded_.data.centroids)
+        if kept_out is not None:
+            _write_kept(result, kept_out, overwrite=overwrite)
+    info = result.run_info
     info["timings"]["write"] = timer.seconds["write"]
     for path in (out, kept_out):
         if path is not None:
             write_run_json(path, info)
     return Manifest(out)
+
+
+def _write_kept(result: Manifest, kept_out, *, overwrite: bool) -> None:
+    """The kept rows of a written prune output, as their own manifest (centroids beside)."""
+    batches = (b.filter(b.column(KEEP)) for b in result.iter_batches(prefetch=1))
+    path = write_manifest(batches, kept_out, overwrite=overwrite, schema=result.schema)
+    src = centroids_path(result.path)
+    if src.exists():
+        np.save(centroids_path(path), np.load(src))
