@@ -13,10 +13,11 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from curate.engines.progress import Progress
 from curate.errors import InputError, ManifestError
 from curate.manifests import schema as S
 from curate.manifests.io import Manifest, ManifestWriter, open_manifest
-from curate.manifests.runinfo import Timer, make_run_info
+from curate.manifests.runinfo import Timer, make_run_info, write_run_json
 from curate.pipelines.embed.batches import (
     CLIP_SCORE,
     TEXT_EMBEDDING,
@@ -32,7 +33,6 @@ from curate.pipelines.embed.loader import (
     prefetch,
     rows_of,
 )
-from curate.pipelines.embed.progress import progress_bar
 from curate.pipelines.embed.registry import load_encoder
 
 RESUME_MARKER = "_CURATE_EMBED.json"
@@ -68,7 +68,10 @@ def embed(
         Any :class:`EmbedConfig` field: ``model="ViT-B-32"``, ``pretrained=None``,
         ``device="auto"``, ``dtype="float16"``, ``batch_size=256``, ``workers=None``,
         ``compile=False``, ``text=True``, ``precision``, ``image_size``, ``shard_rows``,
-        ``max_pixels``, ``decode``, ``progress``.
+        ``max_pixels``, ``decode``, ``progress``. Also ``engine="ray"`` (and
+        ``ray_address=``): the Ray engine runs an :class:`~curate.pipelines.embed.step.EmbedStep`
+        per actor (``--engine ray``); the default local run overlaps decoding in worker
+        processes with the model.
 
     Returns
     -------
@@ -78,6 +81,8 @@ def embed(
         when the manifest has text and the encoder a text tower. ``run.json`` holds the
         counts, failures by kind and timings.
     """
+    engine = options.pop("engine", "local")
+    ray_address = options.pop("ray_address", None)
     cfg = make_config(config, options)
     m = open_manifest(manifest).validate()
     _check_sources(m)
@@ -93,6 +98,20 @@ def embed(
         ).setup()
     text_col = text_column(m.schema) if cfg.text and enc.has_text else None
     schema = output_schema(m.schema, enc, cfg, text_col is not None)
+    if engine != "local":
+        return _embed_on_engine(
+            m,
+            out,
+            cfg,
+            schema,
+            text_col,
+            enc,
+            timer,
+            engine=engine,
+            ray_address=ray_address,
+            overwrite=overwrite,
+            resume=resume,
+        )
     writer = ManifestWriter(
         out, overwrite=overwrite, resume=resume and not overwrite, schema=schema
     )
@@ -117,6 +136,36 @@ def embed(
     writer.close(info)
     (writer.out / RESUME_MARKER).unlink(missing_ok=True)
     return Manifest(writer.out)
+
+
+def _embed_on_engine(m, out, cfg, schema, text_col, enc, timer, **run_opts) -> Manifest:
+    """The same embeddings as the local pipeline, as an :class:`EmbedStep` on an engine."""
+    from curate.engines import run
+    from curate.pipelines.embed.step import EmbedStep
+
+    base_dir = str(m.path.resolve().parent)
+    step = EmbedStep(cfg, schema=schema, text_column=text_col, base_dir=base_dir)
+    step._encoder = enc  # the driver's copy (engines that set up here reuse it)
+    with timer("embed"):
+        result = run(
+            step,
+            m,
+            out,
+            shard_rows=cfg.shard_rows,
+            batch_size=cfg.batch_size * 4,
+            progress="auto" if cfg.progress else "off",
+            **run_opts,
+        )
+    info = result.run_info
+    counts = summarize(result.path, m.num_rows, resumed=info["counts"]["shards_resumed"])
+    info["counts"] = {**info["counts"], **counts}
+    info["config"] = cfg.__dict__
+    info["encoder"] = enc.metadata()
+    seconds = timer.seconds.get("embed", 0.0)
+    info["timings"] = {**timer.seconds, **info["timings"]}
+    info["timings"]["images_per_s"] = round(m.num_rows / seconds, 2) if seconds else 0.0
+    write_run_json(result.path, info)
+    return Manifest(result.path)
 
 
 def _rate(m: Manifest, cfg: EmbedConfig, done: set[int], seconds: float) -> float:
@@ -220,7 +269,7 @@ def _run(m: Manifest, writer, enc, cfg: EmbedConfig, done: set[int], text_col) -
     depth = 3 if len(closers) > 1 else max(2, 2 * (closers[-1].workers or 1))
     with (
         ThreadPoolExecutor(1, thread_name_prefix="curate-write") as write_pool,
-        progress_bar(total, enabled=cfg.progress, label=f"embed {enc.model_id}") as advance,
+        Progress(f"embed {enc.model_id}", total, mode="auto" if cfg.progress else "off") as bar,
     ):
         try:
             chunks = prefetch(iter_chunks(m, cfg.shard_rows, skip=done), depth=2)
@@ -231,10 +280,11 @@ def _run(m: Manifest, writer, enc, cfg: EmbedConfig, done: set[int], text_col) -
                 pixels, errors = future.result()
                 part = table.slice(start, len(errors))
                 embed_batch(enc, pixels, errors, part, text_col, acc)
-                advance(len(errors))
+                bar.advance(len(errors))
                 if acc.rows_done == table.num_rows:
                     out_table = acc.to_table(writer.schema, cfg.dtype)
                     writes.append(write_pool.submit(writer.write_shard, ci, out_table))
+                    bar.shard_done(ci, -(-m.num_rows // cfg.shard_rows))
                     acc = None
                     _raise_failed(writes)
         finally:

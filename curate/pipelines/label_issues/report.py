@@ -12,7 +12,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from curate.manifests import schema as S
-from curate.manifests.io import Manifest, ManifestWriter, write_manifest
+from curate.manifests.io import Manifest, write_manifest
 from curate.pipelines.label_issues.plan import Plan
 from curate.pipelines.label_issues.ranking import Ranking
 
@@ -126,18 +126,32 @@ def _annotated(base: Manifest, columns: dict[str, pa.Array]) -> Iterator[pa.Tabl
 
 
 def write_annotated(
-    base: Manifest, columns: dict[str, pa.Array], out: str | Path, *, overwrite: bool, run_info
+    base: Manifest,
+    columns: dict[str, pa.Array],
+    out: str | Path,
+    *,
+    overwrite: bool,
+    run_info,
+    engine: str = "local",
+    ray_address: str | None = None,
 ) -> Path:
-    """Stream the base manifest to ``out`` with the new columns appended (metadata kept)."""
-    writer = ManifestWriter(out, overwrite=overwrite)
-    with writer:
-        for table in _annotated(base, columns):
-            if writer.schema is None:
-                writer.schema = table.schema.with_metadata(base.schema.metadata)
-            writer.write(table)
-        if writer.schema is None:
-            writer.schema = base.schema
-        return writer.close(run_info)
+    """Write the base manifest to ``out`` with the new columns (an engine run)."""
+    from curate.engines import run
+    from curate.engines.columns import AttachColumns
+
+    step = AttachColumns("label-issues", columns)
+    result = run(
+        step,
+        base,
+        out,
+        engine=engine,
+        ray_address=ray_address,
+        overwrite=overwrite,
+        resume=False,
+        progress="off",
+        run_info=run_info,
+    )
+    return result.path
 
 
 def write_issues(

@@ -184,7 +184,7 @@ def _base_manifest(m: Manifest, cfg: LabelIssuesConfig, use_source: bool, log: L
         ) from exc
     with tempfile.TemporaryDirectory(prefix="curate-label-issues-") as tmp:
         log(f"no embedding column: embedding with {cfg.model} first")
-        yield embed(m, Path(tmp) / "embedded", model=cfg.model, text=False, progress=False)
+        yield embed(m, Path(tmp) / "embedded", model=cfg.model, text=False, progress=True)
 
 
 def _rank(base, plan, cfg, pred_probs, log) -> tuple[Ranking, str]:
@@ -246,6 +246,8 @@ def label_issues(
     config, **options
         A :class:`LabelIssuesConfig`, or its fields as keywords (``method``, ``predictor``,
         ``folds``, ``seed``, ``audit_split``, ``train_split``, ``zero_shot``, ``model``, ...).
+        ``engine="ray"`` (and ``ray_address=``) writes ``out`` with the Ray engine (see
+        :mod:`curate.engines`); the predictions and ranking are made once, on this process.
 
     Returns
     -------
@@ -254,6 +256,8 @@ def label_issues(
         rows not audited). The given->suggested class-pair table is in the schema metadata
         (``curate.label_pairs``) and in run.json.
     """
+    engine = options.pop("engine", "local")
+    ray_address = options.pop("ray_address", None)
     cfg = _config(config, options)
     log = log or (lambda _msg: None)
     m = open_manifest(manifest).validate(required=(S.ID,))
@@ -281,7 +285,15 @@ def label_issues(
             label_pairs=pairs,
         )
         if out is not None:
-            write_annotated(base, columns, out, overwrite=overwrite, run_info=info)
+            write_annotated(
+                base,
+                columns,
+                out,
+                overwrite=overwrite,
+                run_info=info,
+                engine=engine,
+                ray_address=ray_address,
+            )
         if issues_out is not None:
             write_issues(base, columns, issues_out, overwrite=overwrite, run_info=info)
     return results_table(plan, columns, pairs)
