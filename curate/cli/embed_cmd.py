@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from curate.cli.params import argument, command, option
+from curate.cli.params import ENGINE_PARAMS, argument, command, option, pop_engine
 
 EMBED_PARAMS = [
     argument("manifest", Path, help="Input manifest (image bytes or paths)."),
@@ -27,6 +27,7 @@ EMBED_PARAMS = [
     option("precision", str, "auto", help="auto (bf16 on CUDA), fp32, bf16, fp16."),
     option("overwrite", bool, False, "--overwrite", help="Replace an existing output."),
     option("progress", bool, True, "--progress/--no-progress", help="Show a progress bar."),
+    *ENGINE_PARAMS,
 ]
 
 
@@ -38,11 +39,12 @@ def embed_cmd(**options: Any) -> None:
 
     manifest, out = options.pop("manifest"), options.pop("out")
     overwrite = options.pop("overwrite")
+    engine = pop_engine(options)
     try:
         config = EmbedConfig(**options)
     except ValueError as exc:
         raise InputError(f"curate embed: {exc}") from None
-    result = embed(manifest, out, overwrite=overwrite, config=config)
+    result = embed(manifest, out, overwrite=overwrite, config=config, **engine)
     info = result.run_info or {}
     console.print(format_summary(info.get("counts", {})), highlight=False)
     rate = info.get("timings", {}).get("images_per_s")

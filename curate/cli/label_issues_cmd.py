@@ -7,7 +7,7 @@ from typing import Any
 
 import typer
 
-from curate.cli.params import argument, command, option
+from curate.cli.params import ENGINE_PARAMS, argument, command, option, pop_engine
 from curate.errors import InputError
 from curate.pipelines.label_issues.config import METHODS, PREDICTORS, LabelIssuesConfig
 
@@ -49,6 +49,7 @@ PARAMS = [
     option("issues_out", Path | None, None, "--issues-out",
            help="Also write the flagged rows alone, worst first."),
     option("overwrite", bool, False, "--overwrite", help="Replace existing outputs."),
+    *ENGINE_PARAMS,
 ]  # fmt: skip
 
 
@@ -60,6 +61,7 @@ def label_issues_cmd(**options: Any) -> None:
 
     console = Console()
     io_options = {k: options.pop(k) for k in ("pred_probs", "issues_out", "overwrite")}
+    io_options.update(pop_engine(options))
     manifest, out = options.pop("manifest"), options.pop("out")
     try:
         config = LabelIssuesConfig(**options)

@@ -28,3 +28,21 @@ def command(fn: Callable[..., Any], params: list[inspect.Parameter]) -> Callable
     """Give ``fn(**options)`` the signature typer reads: one list holds all its parameters."""
     fn.__signature__ = inspect.Signature(params)
     return fn
+
+
+#: ``--engine`` and ``--ray-address``, shared by the commands that run on an engine.
+ENGINE_PARAMS = [
+    option("engine", str, "local", "--engine", help="local (default) or ray."),
+    option(
+        "ray_address",
+        str | None,
+        None,
+        "--ray-address",
+        help="A running Ray cluster (host:6379, ray://host:10001); default: start a local one.",
+    ),
+]
+
+
+def pop_engine(options: dict[str, Any]) -> dict[str, Any]:
+    """Take the engine options out of a command's options, for the library call."""
+    return {"engine": options.pop("engine"), "ray_address": options.pop("ray_address")}

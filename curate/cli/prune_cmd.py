@@ -8,7 +8,7 @@ from typing import Any
 import typer
 from rich.table import Table
 
-from curate.cli.params import argument, command, option
+from curate.cli.params import ENGINE_PARAMS, argument, command, option, pop_engine
 
 _SUMMARY_CLUSTERS = 15
 
@@ -42,6 +42,7 @@ PRUNE_PARAMS = [
     option("k", int | None, None, help="Recluster with k clusters (default: reuse/auto)."),
     option("temperature", float, 0.1, help="dbp: softmax temperature on complexity."),
     *_TAIL,
+    *ENGINE_PARAMS,
 ]
 
 
@@ -69,7 +70,8 @@ def prune_cmd(**options: Any) -> None:
 
     manifest, out = options.pop("manifest"), options.pop("out")
     kept_out, overwrite = options.pop("kept_out"), options.pop("overwrite")
-    m = prune(manifest, out, kept_out=kept_out, overwrite=overwrite, **options)
+    engine = pop_engine(options)
+    m = prune(manifest, out, kept_out=kept_out, overwrite=overwrite, **engine, **options)
     print_summary(m.run_info or {}, out)
 
 

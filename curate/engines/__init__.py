@@ -12,6 +12,7 @@ from curate.engines.local import run_local
 from curate.engines.options import RunOptions
 from curate.engines.progress import Progress
 from curate.engines.ray_engine import ray_session, run_ray
+from curate.errors import InputError
 
 __all__ = [
     "ENGINES",
@@ -21,7 +22,9 @@ __all__ = [
     "RunOptions",
     "Step",
     "StepError",
+    "UnknownEngineError",
     "add_columns",
+    "check_engine",
     "extend_schema",
     "run",
     "run_local",
@@ -33,6 +36,19 @@ __all__ = [
 ENGINES: dict[str, Callable[..., Any]] = {"local": run_local, "ray": run_ray}
 
 
+class UnknownEngineError(InputError, ValueError):
+    """``engine=`` names no engine."""
+
+
+def check_engine(engine: str) -> str:
+    """``engine`` if it names an engine, else an error listing them (call before any work)."""
+    if engine not in ENGINES:
+        raise UnknownEngineError(
+            f"unknown engine {engine!r} (--engine); choose one of {', '.join(ENGINES)}"
+        )
+    return engine
+
+
 def run(
     step: Step,
     manifest: str | os.PathLike,
@@ -42,10 +58,7 @@ def run(
     **options: Any,
 ):
     """Run ``step`` over ``manifest`` into ``out`` with the named engine (see ``ENGINES``)."""
-    try:
-        fn = ENGINES[engine]
-    except KeyError:
-        raise ValueError(f"unknown engine {engine!r}; choose one of {', '.join(ENGINES)}") from None
+    fn = ENGINES[check_engine(engine)]
     address = options.pop("ray_address", None)
     if engine == "ray":
         options["ray_address"] = address

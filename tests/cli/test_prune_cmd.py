@@ -102,3 +102,12 @@ def test_random_is_reproducible_from_the_cli(tmp_path, src):
         assert runner.invoke(app, args).exit_code == 0
     a, b = (Manifest(tmp_path / n).read()["keep"].to_numpy() for n in "ab")
     np.testing.assert_array_equal(a, b)
+
+
+def test_unknown_engine_is_one_clear_error(tmp_path, src, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["prune", str(src), "-o", str(tmp_path / "p"), "--keep", "0.5", "--engine", "spark"])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert "unknown engine 'spark'" in err and "local, ray" in err
+    assert not (tmp_path / "p").exists()

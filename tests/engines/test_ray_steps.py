@@ -106,3 +106,29 @@ def test_label_issues_on_ray_same_flags(embedded_both, tmp_path):
     label_issues(src, tmp_path / "local", **opts)
     label_issues(src, tmp_path / "ray", engine="ray", **opts)
     assert _data(Manifest(tmp_path / "ray")).equals(_data(Manifest(tmp_path / "local")))
+
+
+def test_cli_prune_engine_ray_writes_the_local_manifest(tmp_path):
+    from typer.testing import CliRunner
+
+    from curate.cli.app import app
+
+    src = write_manifest(embedded_table(n=800, dim=8), tmp_path / "in")
+    runner = CliRunner()
+    for engine in ("local", "ray"):
+        args = [
+            "prune",
+            str(src),
+            "-o",
+            str(tmp_path / engine),
+            "--keep",
+            "0.4",
+            "--method",
+            "dbp",
+            "--engine",
+            engine,
+        ]
+        r = runner.invoke(app, args)
+        assert r.exit_code == 0, r.output
+    assert _data(Manifest(tmp_path / "ray")).equals(_data(Manifest(tmp_path / "local")))
+    assert Manifest(tmp_path / "ray").run_info["engine"] == "ray"

@@ -13,6 +13,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from curate.engines import check_engine
 from curate.engines.progress import Progress
 from curate.errors import InputError, ManifestError
 from curate.manifests import schema as S
@@ -84,6 +85,7 @@ def embed(
     engine = options.pop("engine", "local")
     ray_address = options.pop("ray_address", None)
     cfg = make_config(config, options)
+    check_engine(engine)
     m = open_manifest(manifest).validate()
     _check_sources(m)
     timer = Timer()

@@ -14,6 +14,7 @@ import numpy as np
 import pyarrow as pa
 
 from curate.config import resolve_config
+from curate.engines import check_engine
 from curate.errors import MissingExtraError
 from curate.manifests import schema as S
 from curate.manifests.io import Manifest, open_manifest, prepare_output
@@ -259,6 +260,7 @@ def label_issues(
     engine = options.pop("engine", "local")
     ray_address = options.pop("ray_address", None)
     cfg = _config(config, options)
+    check_engine(engine)
     log = log or (lambda _msg: None)
     m = open_manifest(manifest).validate(required=(S.ID,))
     for target in (out, issues_out):

@@ -8,7 +8,7 @@ from dataclasses import asdict
 import numpy as np
 
 from curate.config import resolve_config
-from curate.engines import run
+from curate.engines import check_engine, run
 from curate.manifests.io import Manifest, open_manifest, prepare_output, write_manifest
 from curate.manifests.runinfo import Timer, write_run_json
 from curate.pipelines.cluster import centroids_path
@@ -149,6 +149,7 @@ def prune(
     """
     cfg = resolve_config(PruneConfig, config, options, step="prune")
     get_method(cfg.method)  # an unknown method fails before any work
+    check_engine(engine)
     m = open_manifest(manifest).validate()
     if not overwrite:
         for path in (out, kept_out):
