@@ -2,7 +2,10 @@
 
 __version__ = "0.1.0"
 
+# binds the function over the package name: curate.evaluate(...) trains on subsets
+from curate.evaluate import evaluate
 from curate.manifests import Manifest, open_manifest, sql, write_manifest
 from curate.pipelines.label_issues import label_issues
 
 __all__ = ["Manifest", "__version__", "label_issues", "open_manifest", "sql", "write_manifest"]
+__all__ += ["evaluate"]
