@@ -147,14 +147,13 @@ def build_bank(path: Path, *, base: int, test_rows: int, junk_fraction: float,
 
 
 def split_bank(embedded: Path, out: Path) -> dict[str, Path]:
-    """Write the web pool, the clean pool and the test set (no image bytes) under ``out``."""
+    """Write the web pool, the clean pool and the test set under ``out``."""
     import pyarrow.compute as pc
 
     from curate.manifests.io import open_manifest, write_manifest
 
     m = open_manifest(embedded)
-    cols = [c for c in m.schema.names if c != "image"]
-    t = m.read(cols)
+    t = m.read()
     role, kind = t["role"], t["kind"]
     web = pc.equal(role, "web")
     clean = pc.or_(pc.and_(web, pc.equal(kind, "original")), pc.equal(role, "clean_extra"))

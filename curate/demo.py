@@ -93,6 +93,23 @@ def _label_issues(out_dir: Path, log: Callable[[str], None]) -> Path:
     return out
 
 
+def _evaluate(out_dir: Path, log: Callable[[str], None]) -> Path:
+    """The pruned set against random at equal budget: a linear probe on the embedding, tested
+    on a seeded held-out 20% of the demo rows (DIR/pruned -> DIR/evaluate.json)."""
+    from curate.evaluate import evaluate
+    from curate.evaluate.table import exclusion_notes, text_lines
+
+    if not (out_dir / "pruned").exists():
+        raise InputError(f"{out_dir / 'pruned'}: missing; the prune stage writes it first.")
+    out = out_dir / "evaluate.json"
+    result = evaluate(
+        out_dir / "embedded", {"dbp-0.5": out_dir / "pruned"}, test_fraction=0.2, out=out
+    )
+    for line in [*text_lines(result), *exclusion_notes(result)]:
+        log(line)
+    return out
+
+
 def stages() -> list[Stage]:
     """The demo's stages in order; later issues append embed, prune, label-issues."""
     return [
@@ -100,6 +117,7 @@ def stages() -> list[Stage]:
         ("embedded", _embed),
         ("pruned", _prune),  # reads DIR/embedded, written by the embed stage before it
         ("label-issues", _label_issues),  # reads DIR/embedded (or DIR/ingested: pixels)
+        ("evaluated", _evaluate),  # reads DIR/embedded and DIR/pruned
     ]
 
 
