@@ -72,7 +72,7 @@ def resolve_subset(name: str, spec: SubsetSpec, pool: Manifest, ids: pa.Array) -
         mask = _from_mask(name, spec, len(ids))
     elif isinstance(spec, Manifest) or Path(spec).exists():
         mask = _from_manifest(name, open_manifest(spec), ids)
-    elif _looks_like_path(str(spec)):
+    elif isinstance(spec, os.PathLike) or _looks_like_path(str(spec)):
         raise InputError(
             f"subset {name!r}: {spec}: no such manifest; check the path (or, for a WHERE "
             "expression over POOL, write it with spaces, e.g. 'label = 3')."

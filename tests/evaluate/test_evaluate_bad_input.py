@@ -26,6 +26,8 @@ def test_empty_subset_and_bad_sql_and_bad_names(digits_pool):
         curate.evaluate(digits_pool, ["none=label > 99"], test_split="test")
     with pytest.raises(InputError, match=r"subset 'typo'.*no valid DuckDB WHERE.*columns"):
         curate.evaluate(digits_pool, ["typo=lable = 3"], test_split="test")
+    with pytest.raises(InputError, match=r"subset 'gone'.*no such manifest"):
+        curate.evaluate(digits_pool, {"gone": digits_pool.parent / "missing"}, test_split="test")
     with pytest.raises(InputError, match=r"NAME=SPEC"):
         curate.evaluate(digits_pool, ["no spec here"], test_split="test")
     with pytest.raises(InputError, match=r"choose one of probe, cnn"):
