@@ -2,8 +2,7 @@
 
 __version__ = "0.1.0"
 
-# binds the function over the package name: curate.evaluate(...) trains on subsets
-from curate.evaluate import evaluate
+from curate import evaluate  # callable: curate.evaluate(pool, subsets, test=...)
 from curate.manifests import Manifest, open_manifest, sql, write_manifest
 from curate.pipelines.label_issues import label_issues
 
