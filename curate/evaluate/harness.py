@@ -81,9 +81,19 @@ class _Trainer:
         self.X = model.transform(pool.features)
         self.X_test, self.y_test = model.transform(test.features), test.labels
         self._random: dict[tuple, tuple[float, np.ndarray]] = {}
+        self._fitted: dict[int, tuple[float, np.ndarray]] = {}
 
     def score(self, rows: np.ndarray, seed: int) -> tuple[float, np.ndarray]:
-        """(test accuracy, per-class accuracy) of the model trained on ``rows``."""
+        """(test accuracy, per-class accuracy) of the model trained on ``rows``; a
+        deterministic model (the probe) is fit once per set of rows, whatever the seed."""
+        if not self.model.deterministic:
+            return self._fit_score(rows, seed)
+        key = hash(rows.tobytes())
+        if key not in self._fitted:
+            self._fitted[key] = self._fit_score(rows, seed)
+        return self._fitted[key]
+
+    def _fit_score(self, rows: np.ndarray, seed: int) -> tuple[float, np.ndarray]:
         pred = self.model.fit_predict(
             self.X[rows], self.labels[rows], self.X_test, seed=seed, n_classes=len(self.names)
         )

@@ -19,6 +19,7 @@ class LinearProbe:
     """
 
     needs = "embedding"
+    deterministic = True  # same rows, same fit: evaluate fits it once per subset
 
     def __init__(self, *, dim: int = 128, C: float = 0.5, max_iter: int = 300) -> None:
         self.dim, self.C, self.max_iter = dim, C, max_iter
@@ -62,6 +63,7 @@ class PixelCNN:
     """
 
     needs = "pixels"
+    deterministic = False
 
     def __init__(self, *, epochs: int = 8, device: str = "auto", threads: int | None = None):
         self.epochs, self.device, self.threads = epochs, device, threads
