@@ -93,6 +93,23 @@ def _label_issues(out_dir: Path, log: Callable[[str], None]) -> Path:
     return out
 
 
+def _evaluate(out_dir: Path, log: Callable[[str], None]) -> Path:
+    """The pruned set against random at equal budget: a linear probe on the embedding, tested
+    on a seeded held-out 20% of the demo rows (DIR/pruned -> DIR/evaluate.json)."""
+    from curate.evaluate import evaluate
+    from curate.evaluate.table import exclusion_notes, text_lines
+
+    if not (out_dir / "pruned").exists():
+        raise InputError(f"{out_dir / 'pruned'}: missing; the prune stage writes it first.")
+    out = out_dir / "evaluate.json"
+    result = evaluate(
+        out_dir / "embedded", {"dbp-0.5": out_dir / "pruned"}, test_fraction=0.2, out=out
+    )
+    for line in [*text_lines(result), *exclusion_notes(result)]:
+        log(line)
+    return out
+
+
 def _report(out_dir: Path, log: Callable[[str], None]) -> Path:
     """One self-contained page of the label issues and the pruning (DIR/report.html)."""
     from curate.report import report
@@ -100,7 +117,10 @@ def _report(out_dir: Path, log: Callable[[str], None]) -> Path:
     inputs = [out_dir / n for n in ("label-issues", "pruned") if (out_dir / n).exists()]
     if not inputs:
         raise InputError(f"{out_dir}: no label-issues or pruned manifest to report on.")
-    path = report(inputs, out_dir / "report.html")
+    evaluation = out_dir / "evaluate.json"
+    path = report(
+        inputs, out_dir / "report.html", evaluation=evaluation if evaluation.exists() else None
+    )
     log(f"report ({path.stat().st_size / 1e6:.1f} MB): open file://{path.resolve()}")
     return path
 
@@ -112,7 +132,8 @@ def stages() -> list[Stage]:
         ("embedded", _embed),
         ("pruned", _prune),  # reads DIR/embedded, written by the embed stage before it
         ("label-issues", _label_issues),  # reads DIR/embedded (or DIR/ingested: pixels)
-        ("report", _report),  # reads DIR/label-issues and DIR/pruned, writes DIR/report.html
+        ("evaluated", _evaluate),  # reads DIR/embedded and DIR/pruned
+        ("report", _report),  # reads DIR/label-issues, DIR/pruned (+ evaluate.json)
     ]
 
 

@@ -26,11 +26,13 @@ def _register_commands() -> None:
         ingest_cmd,
         label_issues_cmd,
         manifest_cmds,
+        evaluate_cmd,
         prune_cmd,
         report_cmd,
     )
 
-    for module in (manifest_cmds, ingest_cmd, embed_cmd, prune_cmd, label_issues_cmd, report_cmd):
+    commands = (manifest_cmds, ingest_cmd, embed_cmd, prune_cmd, label_issues_cmd, evaluate_cmd)
+    for module in (*commands, report_cmd):
         module.register(app)
 
 
