@@ -2,8 +2,10 @@
 
 __version__ = "0.1.0"
 
-from curate import evaluate  # callable: curate.evaluate(pool, subsets, test=...)
-from curate import report  # callable: curate.report(manifests, "report.html")
+from curate import (
+    evaluate,  # callable: curate.evaluate(pool, subsets, test=...)
+    report,  # callable: curate.report(manifests, "report.html")
+)
 from curate.manifests import Manifest, open_manifest, sql, write_manifest
 from curate.pipelines.label_issues import label_issues
 

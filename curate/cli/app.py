@@ -23,10 +23,10 @@ err_console = Console(stderr=True)
 def _register_commands() -> None:
     from curate.cli import (
         embed_cmd,
+        evaluate_cmd,
         ingest_cmd,
         label_issues_cmd,
         manifest_cmds,
-        evaluate_cmd,
         prune_cmd,
         report_cmd,
     )
