@@ -4,5 +4,14 @@ __version__ = "0.1.0"
 
 from curate.manifests import Manifest, open_manifest, sql, write_manifest
 from curate.pipelines.label_issues import label_issues
+from curate.pipelines.relabel import relabel
 
-__all__ = ["Manifest", "__version__", "label_issues", "open_manifest", "sql", "write_manifest"]
+__all__ = [
+    "Manifest",
+    "__version__",
+    "label_issues",
+    "open_manifest",
+    "relabel",
+    "sql",
+    "write_manifest",
+]

@@ -114,10 +114,12 @@ def warn_small_classes(y: np.ndarray, n_classes: int, folds: int, names) -> dict
     small = {k: int(c) for k, c in enumerate(counts) if 0 < c < folds}
     if small:
         desc = ", ".join(f"{names[k] if names else k} ({c})" for k, c in small.items())
+        fewest = min(small.values())
+        fix = f"lower --folds to {fewest}, " if fewest >= 2 else ""
         warnings.warn(
             f"class(es) {desc} have fewer labelled rows than folds={folds}: some fold heads "
-            f"never saw them, so their rows' soft labels are unreliable; lower --folds to "
-            f"{max(2, min(small.values()))}, add examples, or merge the class.",
+            f"never saw them, so their rows' soft labels are unreliable; {fix}add examples, "
+            "or merge the class.",
             SmallClassWarning,
             stacklevel=3,
         )

@@ -65,6 +65,9 @@ class Backbone:
     def device(self) -> str:
         return self.setup().encoder.device
 
+    def __getstate__(self) -> dict:
+        return {**vars(self), "encoder": None}  # weights reload in setup(), on the worker
+
     def normalise(self, images):
         """Resize (squash) and normalise a float [0, 1] batch for the backbone."""
         import torch.nn.functional as F
@@ -272,6 +275,9 @@ class ClassifierTeacher(Teacher):
             )
         self.grid = int(out.cells.shape[-1])
         return self
+
+    def __getstate__(self) -> dict:
+        return {**vars(self), "net": None}  # weights reload in setup(), on the worker
 
     def _prepare(self, images):
         import torch.nn.functional as F
