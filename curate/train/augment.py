@@ -220,11 +220,11 @@ def decode_image(data: bytes):
     from PIL import Image
 
     with Image.open(io.BytesIO(data)) as im:
-        im = im.convert("L" if im.mode in ("L", "I;16", "1", "P") and _is_gray(im) else "RGB")
+        im = im.convert("L" if im.mode in ("1", "L", "LA", "I", "I;16", "F") else "RGB")
         arr = np.asarray(im)
     if arr.ndim == 2:
         arr = arr[:, :, None]
-    return torch.from_numpy(np.ascontiguousarray(arr.transpose(2, 0, 1)))
+    return torch.from_numpy(np.array(arr.transpose(2, 0, 1)))
 
 
 def _is_gray(im) -> bool:
