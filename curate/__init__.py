@@ -8,6 +8,7 @@ from curate import (
 )
 from curate.manifests import Manifest, open_manifest, sql, write_manifest
 from curate.pipelines.label_issues import label_issues
+from curate.pipelines.reinforce import reinforce
 from curate.pipelines.relabel import relabel
 
 __all__ = [
@@ -16,6 +17,7 @@ __all__ = [
     "evaluate",
     "label_issues",
     "open_manifest",
+    "reinforce",
     "relabel",
     "report",
     "sql",

@@ -28,12 +28,13 @@ def _register_commands() -> None:
         label_issues_cmd,
         manifest_cmds,
         prune_cmd,
+        reinforce_cmd,
         relabel_cmd,
         report_cmd,
     )
 
     commands = (manifest_cmds, ingest_cmd, embed_cmd, prune_cmd, label_issues_cmd, evaluate_cmd)
-    for module in (*commands, relabel_cmd, report_cmd):
+    for module in (*commands, relabel_cmd, reinforce_cmd, report_cmd):
         module.register(app)
 
 
