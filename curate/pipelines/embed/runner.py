@@ -13,6 +13,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from curate._malloc import reuse_heap
 from curate.errors import InputError, ManifestError
 from curate.manifests import schema as S
 from curate.manifests.io import Manifest, ManifestWriter, open_manifest
@@ -209,6 +210,7 @@ def _ahead(items: Iterator, n: int) -> Iterator:
         yield buf.popleft()
 
 
+@reuse_heap()  # each batch reuses the last one's tensors' memory: no page faults
 def _run(m: Manifest, writer, enc, cfg: EmbedConfig, done: set[int], text_col) -> None:
     from concurrent.futures import ThreadPoolExecutor
 
