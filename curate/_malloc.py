@@ -1,5 +1,6 @@
-"""glibc malloc settings for the hot loops: keep large buffers in the heap so that every batch
-reuses the memory of the one before instead of mapping fresh pages and faulting them in.
+"""Memory for the hot loops: glibc malloc settings that keep large buffers in the heap so that
+every batch reuses the memory of the one before instead of mapping fresh pages and faulting
+them in, and huge-page arrays for large one-off buffers.
 
 By default glibc serves each allocation above a threshold (at most 32 MB) with its own
 ``mmap`` and returns it with ``munmap`` when freed, so a loop that allocates the same large
@@ -18,9 +19,12 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import ctypes.util
+import mmap
 import os
 import threading
 from collections.abc import Iterator
+
+import numpy as np
 
 M_TRIM_THRESHOLD = -1
 M_MMAP_MAX = -4
@@ -72,3 +76,23 @@ def reuse_heap() -> Iterator[None]:
                 libc.mallopt(M_MMAP_MAX, _DEFAULT_MMAP_MAX)
                 libc.mallopt(M_TRIM_THRESHOLD, _DEFAULT_TRIM_THRESHOLD)
                 libc.malloc_trim(0)
+
+
+#: Arrays at least this large get their own transparent-huge-page mapping in :func:`huge_empty`.
+HUGE_ARRAY_BYTES = 64 << 20
+
+
+def huge_empty(shape: tuple[int, ...], dtype: np.dtype | str) -> np.ndarray:
+    """``np.empty(shape, dtype)``, but a large array is an anonymous mapping advised to use
+    transparent huge pages: filling it faults 2 MB pages in, not 4 KB ones (a 512 MB fill
+    measured 0.6-3.0 s instead of 5.2-6.5 s on a loaded 2-core VM). Small arrays, and systems
+    without ``MADV_HUGEPAGE``, get a plain ``np.empty``."""
+    dtype = np.dtype(dtype)
+    nbytes = int(np.prod(shape)) * dtype.itemsize
+    advice = getattr(mmap, "MADV_HUGEPAGE", None)
+    if nbytes < HUGE_ARRAY_BYTES or advice is None:
+        return np.empty(shape, dtype)
+    buf = mmap.mmap(-1, nbytes, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+    with contextlib.suppress(OSError):
+        buf.madvise(advice)
+    return np.frombuffer(buf, dtype).reshape(shape)  # the array keeps the mapping alive

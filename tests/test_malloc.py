@@ -25,3 +25,15 @@ def test_reuse_heap_is_a_decorator_and_can_be_turned_off(monkeypatch) -> None:
         return float(np.zeros(1 << 22).sum())
 
     assert work() == 0.0 and _malloc._depth == 0
+
+
+def test_huge_empty_is_a_writable_array_of_the_shape() -> None:
+    big = _malloc.huge_empty((1 << 16, 1024), np.float16)  # 128 MB: its own mapping
+    big[:] = 1
+    small = _malloc.huge_empty((3, 4), "float32")
+    assert (
+        big.shape == (1 << 16, 1024)
+        and big.dtype == np.float16
+        and big.sum(dtype=np.float64) == 1 << 26
+    )
+    assert small.shape == (3, 4) and small.flags.writeable

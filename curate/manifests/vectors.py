@@ -173,6 +173,7 @@ def read_vectors(
         The values as stored (float16 stays float16, nothing is normalised), and a bool mask
         of rows that hold a vector of the right length; other rows are zero.
     """
+    from curate._malloc import huge_empty
     from curate.errors import ManifestError
     from curate.manifests import parallel as P
     from curate.manifests import schema as S
@@ -187,7 +188,7 @@ def read_vectors(
     if dim is None or value is None or not pa.types.is_floating(value):
         raise ManifestError(f"{m.path}: column {column!r} is {field.type}, not float vectors.")
     lo, hi = rows if rows is not None else (0, m.num_rows)
-    out = np.empty((hi - lo, dim), np.dtype(value.to_pandas_dtype()))
+    out = huge_empty((hi - lo, dim), np.dtype(value.to_pandas_dtype()))
     present = np.zeros(hi - lo, bool)
     starts = [s - lo for s in m.row_group_starts() if lo <= s < hi]
     workers = workers or P.default_workers()
