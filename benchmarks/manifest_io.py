@@ -38,6 +38,7 @@ BATCH = 65_536
 SHARD = 1_000_000
 DIM = 512
 LAYOUTS = ("list", "list-plain", "binary", "npy")
+VECTOR_ROWS = 1_000_000  # rows read into numpy by the "vectors" phase
 
 
 def _peak_rss_mb() -> float:
@@ -154,14 +155,21 @@ def phase_read(path: Path, rows: int, layout: str) -> dict:
 
 
 def phase_vectors(path: Path, rows: int, layout: str) -> dict:
-    """All vectors into one float16 numpy array (what cluster and prune need)."""
+    """The first ``VECTOR_ROWS`` vectors into one float16 numpy array (what cluster and prune
+    need); bounded so that a 10M run does not hold 10 GB on a shared machine."""
     from curate.manifests.vectors import read_vectors
 
+    rows = min(rows, VECTOR_ROWS)
     t0 = time.perf_counter()
     if layout == "npy":
-        vec = np.concatenate([np.load(f) for f in sorted(path.glob("emb-*.npy"))])
+        parts, have = [], 0
+        for f in sorted(path.glob("emb-*.npy")):
+            if have < rows:
+                parts.append(np.array(np.load(f, mmap_mode="r")[: rows - have]))
+                have += len(parts[-1])
+        vec = np.concatenate(parts)
     else:
-        vec, present = read_vectors(path, "embedding")
+        vec, present = read_vectors(path, "embedding", rows=(0, rows))
         assert present.all()
     seconds = time.perf_counter() - t0
     assert vec.shape == (rows, DIM) and vec.dtype == np.float16
