@@ -18,6 +18,12 @@ sizes match web images: ~14 KB at 256x256 (img2dataset's default) and ~38 KB at 
 open_clip models use random weights (speed does not depend on the weights).
 
 Run: ``nice python benchmarks/embed.py --device cpu`` (small counts on CPU; JSON on stdout).
+
+``--kernel N`` instead measures where the CPU time of ``curate embed`` goes: EfficientNet-Lite0
+at 64 px on the first N demo images (Fashion-MNIST test set), in two child processes, one
+with glibc's malloc defaults (``CURATE_MALLOC=default``) and one as the library runs
+(large blocks reused from the heap, ``curate._malloc.reuse_heap``); each reports user and
+system CPU seconds and page faults of the ``embed`` call (torch and the weights loaded first).
 On a GPU: ``python benchmarks/embed.py --device cuda --n 20000 --batch-size 512``.
 """
 
@@ -150,6 +156,57 @@ def run_one(model: str, size: str, n: int, args, tmp: Path) -> dict:
     return row
 
 
+def kernel_child(n: int, batch: int) -> dict:
+    """Embed ``n`` demo images at 64 px; CPU seconds (user, system) of the embed call."""
+    import resource
+
+    import pyarrow.parquet as pq
+
+    from curate.manifests.io import write_manifest
+    from curate.pipelines.embed import embed, load_encoder
+
+    demo = Path(__file__).parents[1] / "curate" / "data" / "fashion_mnist_test.parquet"
+    load_encoder("efficientnet_lite0", device="cpu").setup()  # imports and weights, untimed
+    with tempfile.TemporaryDirectory() as d:
+        src = write_manifest(pq.read_table(demo).slice(0, n), Path(d) / "src")
+        before, t0 = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter()
+        embed(
+            src,
+            Path(d) / "out",
+            model="efficientnet_lite0",
+            image_size=64,
+            device="cpu",
+            batch_size=batch,
+            progress=False,
+        )
+        wall, after = time.perf_counter() - t0, resource.getrusage(resource.RUSAGE_SELF)
+    user, sys_ = after.ru_utime - before.ru_utime, after.ru_stime - before.ru_stime
+    return {
+        "wall_s": round(wall, 1),
+        "user_s": round(user, 1),
+        "sys_s": round(sys_, 1),
+        "sys_over_user": round(sys_ / user, 3),
+        "page_faults": after.ru_minflt - before.ru_minflt,
+    }
+
+
+def bench_kernel(n: int, batch: int, rounds: int) -> dict:
+    """glibc defaults against the library's heap reuse, alternating, ``rounds`` times each."""
+    import subprocess
+    import sys
+
+    runs: dict[str, list] = {"glibc_defaults": [], "reuse_heap": []}
+    for r in range(rounds):
+        order = ("glibc_defaults", "reuse_heap") if r % 2 == 0 else ("reuse_heap", "glibc_defaults")
+        for mode in order:
+            env = dict(os.environ, CURATE_MALLOC="default" if mode == "glibc_defaults" else "")
+            cmd = [sys.executable, __file__, "--kernel-child", str(n), "--batch-size", str(batch)]
+            out = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True)
+            runs[mode].append(json.loads(out.stdout.strip().splitlines()[-1]))
+            print(mode, runs[mode][-1], flush=True)
+    return {"n": n, "image_size": 64, "batch_size": batch, "model": "efficientnet_lite0", **runs}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--device", default="auto")
@@ -160,7 +217,15 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=None)
     ap.add_argument("--compile", action="store_true")
     ap.add_argument("--rounds", type=int, default=3, help="interleaved repeats; best is kept")
+    ap.add_argument("--kernel", type=int, default=None, metavar="N", help="kernel-time mode")
+    ap.add_argument("--kernel-child", type=int, default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.kernel_child:
+        print(json.dumps(kernel_child(args.kernel_child, args.batch_size)))
+        return
+    if args.kernel:
+        print(json.dumps(bench_kernel(args.kernel, args.batch_size, args.rounds), indent=1))
+        return
     rows = []
     with tempfile.TemporaryDirectory() as d:
         for model in args.models.split(","):

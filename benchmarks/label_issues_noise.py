@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+from _data import labels_manifest
 from _fashion import fashion_mnist
 
 NAMES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
@@ -96,7 +97,6 @@ def members(x_vec, x_pix, noisy, folds, seed, which, cnn_epochs) -> dict[str, np
 
 def run(args) -> dict:
     from curate.pipelines.label_issues.audit import ensemble
-    from tests.pipelines._label_data import labels_manifest
 
     if args.embedded:
         pixels, truth, vectors = read_embedded(args.embedded)
@@ -134,9 +134,7 @@ def run(args) -> dict:
 
 def main() -> None:
     import shutil
-    import sys
 
-    sys.path.insert(0, str(Path(__file__).parents[1]))
     ap = argparse.ArgumentParser()
     ap.add_argument("--rows", type=int, default=6000)
     ap.add_argument("--folds", type=int, default=4)

@@ -1,4 +1,11 @@
-"""DuckDB over manifests: each manifest is a view by its name; embeddings read as ARRAYs."""
+"""DuckDB over manifests: each manifest is a view by its name; embeddings read as ARRAYs.
+
+Vector columns stored as raw bytes (see :mod:`curate.manifests.vectors`) are decoded by a
+vectorised function registered on the connection (``curate_vector_float16_512(col)`` and the
+like), so the view shows ``FLOAT[d]`` and ``array_cosine_similarity`` and ``embedding[1]``
+work; a query that does not name the column never reads or decodes its bytes (DuckDB prunes
+unused view columns before the Parquet scan).
+"""
 
 from __future__ import annotations
 
@@ -6,10 +13,13 @@ import os
 import re
 
 import duckdb
+import numpy as np
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from curate.errors import InputError
 from curate.manifests import schema as S
+from curate.manifests import vectors as V
 from curate.manifests.io import Manifest, open_manifest
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -19,10 +29,65 @@ def _quote_path(p: os.PathLike | str) -> str:
     return "'" + str(p).replace("'", "''") + "'"
 
 
-def _select_list(m: Manifest) -> str:
+def _decoder(dtype: str, dim: int):
+    """A DuckDB Arrow UDF: BLOBs of ``dim`` raw ``dtype`` values to ``FLOAT[dim]`` arrays."""
+    width = dim * np.dtype(dtype).itemsize
+
+    def decode(col: pa.Array | pa.ChunkedArray) -> pa.Array:
+        if isinstance(col, pa.ChunkedArray):
+            col = col.combine_chunks()
+        n = len(col)
+        offsets = np.frombuffer(col.buffers()[1], _offset_dtype(col.type), col.offset + n + 1)
+        offsets = offsets[col.offset :]
+        data = np.frombuffer(col.buffers()[2] or b"", np.uint8)
+        valid = np.diff(offsets) == width
+        if valid.all() and n:  # contiguous values: one conversion, no gather
+            raw = data[offsets[0] : offsets[0] + n * width]
+        else:
+            raw = np.zeros((n, width), np.uint8)
+            rows = np.flatnonzero(valid)
+            raw[rows] = data[offsets[rows, None] + np.arange(width)]
+        flat = raw.view(dtype).astype(np.float32).reshape(-1)
+        mask = pa.array(~valid) if not valid.all() else None
+        return pa.FixedSizeListArray.from_arrays(pa.array(flat), dim, mask=mask)
+
+    return decode
+
+
+def _offset_dtype(t: pa.DataType) -> type:
+    return np.int64 if pa.types.is_large_binary(t) else np.int32
+
+
+def _decode_function(con: duckdb.DuckDBPyConnection, field: pa.Field) -> str:
+    """Register (once per connection) the function that decodes this stored vector field."""
+    dtype = field.metadata[V.DTYPE_KEY].decode()
+    dim = int(field.metadata[V.DIM_KEY])
+    fname = f"curate_vector_{dtype}_{dim}"
+    known = con.execute(
+        "SELECT 1 FROM duckdb_functions() WHERE function_name = ?", [fname]
+    ).fetchone()
+    if known is None:
+        from duckdb.sqltypes import BLOB, FLOAT
+
+        con.create_function(
+            fname,
+            _decoder(dtype, dim),
+            [BLOB],
+            duckdb.array_type(FLOAT, dim),
+            type="arrow",
+            null_handling="special",
+            side_effects=False,
+        )
+    return fname
+
+
+def _select_list(con: duckdb.DuckDBPyConnection, stored: pa.Schema) -> str:
     cols = []
-    for field in m.schema:
+    for field in stored:
         name = '"' + field.name.replace('"', '""') + '"'
+        if V.is_stored_vector(field):
+            cols.append(f"{_decode_function(con, field)}({name}) AS {name}")
+            continue
         dim = (
             S.embedding_dim(field)
             if pa.types.is_list(field.type) or pa.types.is_fixed_size_list(field.type)
@@ -36,6 +101,16 @@ def _select_list(m: Manifest) -> str:
     return ", ".join(cols)
 
 
+def _by_layout(m: Manifest) -> dict[tuple[str, ...], list]:
+    """The manifest's files grouped by which columns hold stored vectors (one group unless a
+    manifest mixes shards written before and after the raw-bytes layout)."""
+    groups: dict[tuple[str, ...], list] = {}
+    for f in m.files:
+        key = tuple(V.stored_vector_columns(pq.read_schema(f)))
+        groups.setdefault(key, []).append(f)
+    return groups
+
+
 def register(con: duckdb.DuckDBPyConnection, name: str, path: str | os.PathLike | Manifest) -> None:
     """Create view ``name`` over the manifest at ``path`` (streamed from Parquet by DuckDB)."""
     if not _NAME.match(name):
@@ -44,11 +119,14 @@ def register(con: duckdb.DuckDBPyConnection, name: str, path: str | os.PathLike 
             "(e.g. --manifest train=path/to/manifest)."
         )
     m = open_manifest(path)
-    files = "[" + ", ".join(_quote_path(f) for f in m.files) + "]"
-    con.execute(
-        f'CREATE OR REPLACE VIEW "{name}" AS SELECT {_select_list(m)} '
-        f"FROM read_parquet({files}, union_by_name=true)"
-    )
+    parts = []
+    for group in _by_layout(m).values():
+        files = "[" + ", ".join(_quote_path(f) for f in group) + "]"
+        stored = pq.read_schema(group[0])
+        parts.append(
+            f"SELECT {_select_list(con, stored)} FROM read_parquet({files}, union_by_name=true)"
+        )
+    con.execute(f'CREATE OR REPLACE VIEW "{name}" AS ' + " UNION ALL BY NAME ".join(parts))
 
 
 def connect(

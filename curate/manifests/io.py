@@ -14,6 +14,7 @@ import pyarrow.parquet as pq
 from curate.errors import InputError, ManifestError, OutputExistsError
 from curate.manifests import _prefetch
 from curate.manifests import schema as S
+from curate.manifests import vectors as V
 
 IN_PROGRESS = "_CURATE_IN_PROGRESS"
 SUCCESS = "_SUCCESS"
@@ -30,6 +31,18 @@ def _dictionary_columns(schema: pa.Schema) -> list[str]:
         for f in schema
         if not pa.types.is_nested(f.type) and not pa.types.is_floating(f.type)
     ]
+
+
+def _statistics_columns(stored: pa.Schema) -> list[str]:
+    """Columns that get Parquet min/max statistics: flat ones except stored vectors (their
+    statistics would be two meaningless byte strings per page, computed over every value)."""
+    return [f.name for f in stored if not pa.types.is_nested(f.type) and not V.is_stored_vector(f)]
+
+
+def _compression(stored: pa.Schema) -> dict[str, str]:
+    """Snappy, except for stored vectors: float bits do not compress (< 1% on unit float16
+    vectors) and skipping the codec saves its time on every write and read."""
+    return {f.name: "none" if V.is_stored_vector(f) else "snappy" for f in stored}
 
 
 def _is_data_file(p: Path) -> bool:
@@ -62,9 +75,12 @@ class Manifest:
             self.files = [self.path]
         try:
             self._metas = [pq.read_metadata(f) for f in self.files]
-            self.schema: pa.Schema = pq.read_schema(self.files[0])
+            #: the schema as stored in the first file (vector columns as raw bytes)
+            self.storage_schema: pa.Schema = pq.read_schema(self.files[0])
         except (pa.ArrowInvalid, OSError) as exc:
             raise ManifestError(f"{self.path}: not a readable Parquet manifest ({exc}).") from exc
+        #: the schema steps see: vector columns as ``FixedSizeList<float, dim>``
+        self.schema: pa.Schema = V.logical_schema(self.storage_schema)
 
     @property
     def num_rows(self) -> int:
@@ -144,7 +160,9 @@ class Manifest:
             # pre_buffer=False: pre-buffering caches every requested row group, so memory
             # would grow with the file instead of staying at one row group.
             pf = pq.ParquetFile(f, pre_buffer=False)
+            stored = pf.schema_arrow
             for batch in pf.iter_batches(batch_size=batch_size, row_groups=groups, columns=columns):
+                batch = V.decode_columns(batch, stored)
                 if skip >= batch.num_rows:
                     skip -= batch.num_rows
                     continue
@@ -347,7 +365,8 @@ class ManifestWriter:
 class ShardStream:
     """One Parquet file of a :class:`ManifestWriter` (a shard, or the single ``.parquet``
     output), streamed to a hidden temporary file beside ``path`` and renamed into place by
-    :meth:`finish`; :meth:`abort` removes it. Every write path of the writer goes through one.
+    :meth:`finish`; :meth:`abort` removes it. Every write path of the writer goes through one,
+    and it is where vector columns take their stored form (:mod:`curate.manifests.vectors`).
     Threads get their own with ``ManifestWriter.open_shard``.
     """
 
@@ -356,14 +375,17 @@ class ShardStream:
         self.path = path
         self._tmp = path.with_name(f".{path.name}.tmp")
         self.rows = 0
+        self._stored = V.storage_schema(owner.schema)
         self._writer = pq.ParquetWriter(
-            self._tmp, owner.schema, use_dictionary=_dictionary_columns(owner.schema)
+            self._tmp,
+            self._stored,
+            use_dictionary=_dictionary_columns(owner.schema),
+            write_statistics=_statistics_columns(self._stored),
+            compression=_compression(self._stored),
         )
 
     def write(self, data: pa.Table | pa.RecordBatch) -> None:
-        data = self._owner._conform(data)
-        if isinstance(data, pa.RecordBatch):
-            data = pa.Table.from_batches([data])
+        data = V.encode_columns(self._owner._conform(data), self._stored)
         self._writer.write_table(data, row_group_size=ROW_GROUP_ROWS)
         self.rows += data.num_rows
         self._owner._count(data.num_rows)

@@ -12,6 +12,7 @@ import pyarrow.parquet as pq
 
 from curate.errors import ManifestError
 from curate.manifests import schema as S
+from curate.manifests import vectors as V
 from curate.manifests.io import Manifest
 
 #: Why a row's embedding cannot be used; code 0 means valid.
@@ -53,7 +54,7 @@ def check_embedding_column(manifest: Manifest, column: str) -> EmbeddingColumn:
         )
     fields, sources = [], []
     for f in manifest.files:
-        field = pq.read_schema(f).field(column)
+        field = V.logical_field(pq.read_schema(f).field(column))  # raw bytes -> vectors
         t = field.type
         if not (
             (pa.types.is_fixed_size_list(t) or pa.types.is_list(t) or pa.types.is_large_list(t))
@@ -86,13 +87,9 @@ def raw_view(arr: pa.Array, dim: int) -> np.ndarray | None:
     its Arrow buffer (float16 stays float16); ``None`` where no such view exists."""
     if not (pa.types.is_fixed_size_list(arr.type) and arr.type.list_size == dim):
         return None
-    values = arr.values
-    if arr.null_count or values.null_count:
+    if arr.null_count:
         return None
-    dtype = np.dtype(f"float{values.type.bit_width}")
-    start = (values.offset + arr.offset * dim) * dtype.itemsize
-    flat = np.frombuffer(values.buffers()[1], dtype, count=len(arr) * dim, offset=start)
-    return flat.reshape(len(arr), dim)
+    return V.vectors_view(arr)
 
 
 def _raw_matrix(arr: pa.Array, dim: int, codes: np.ndarray) -> np.ndarray:

@@ -10,6 +10,10 @@ import pyarrow as pa
 from curate.errors import InputError
 from curate.manifests import schema as S
 
+#: How far from 1 a row's norm may be for the row to count as already normalised: float16
+#: rounding of a unit vector moves its norm by well under 1e-3.
+_UNIT_TOLERANCE = {np.dtype(np.float16): 2e-3, np.dtype(np.float32): 1e-5}
+
 
 def _normalise(x: np.ndarray) -> np.ndarray:
     x = np.array(x, dtype=np.float32)  # a writable copy (the source may be a read-only view)
@@ -18,14 +22,31 @@ def _normalise(x: np.ndarray) -> np.ndarray:
     return x
 
 
+def _is_unit(x: np.ndarray) -> bool:
+    """Every row has norm 1 (or 0) within the tolerance of ``x``'s dtype."""
+    tol = _UNIT_TOLERANCE.get(x.dtype)
+    if tol is None:
+        return False
+    norms = np.sqrt(np.einsum("ij,ij->i", x, x, dtype=np.float32))
+    return bool(np.all((np.abs(norms - 1) <= tol) | (norms == 0)))
+
+
 def _out_dtype(dtype: np.dtype) -> str:
     return "float16" if dtype == np.float16 else "float32"
 
 
 def embedding_array(x: np.ndarray, dtype: str) -> pa.FixedSizeListArray:
-    """Normalise rows of ``x`` (n, d) and wrap them as a FixedSizeList array."""
-    x = _normalise(x).astype(dtype, copy=False)
-    flat = pa.array(x.reshape(-1), type=pa.float16() if dtype == "float16" else pa.float32())
+    """Normalise rows of ``x`` (n, d) and wrap them as a FixedSizeList array.
+
+    Rows already of unit length in the output dtype (clip-retrieval's ``img_emb/*.npy`` are)
+    are wrapped as they are, without a float conversion or a copy: a memory-mapped ``x``
+    then goes from the page cache straight to the Parquet writer.
+    """
+    value = pa.float16() if dtype == "float16" else pa.float32()
+    if x.dtype == np.dtype(dtype) and x.flags.c_contiguous and _is_unit(x):
+        flat = pa.Array.from_buffers(value, x.size, [None, pa.py_buffer(x)])
+    else:
+        flat = pa.array(_normalise(x).astype(dtype, copy=False).reshape(-1), type=value)
     return pa.FixedSizeListArray.from_arrays(flat, x.shape[1])
 
 
@@ -71,7 +92,7 @@ class NpyEmbeddings:
                 f"{self.path}: has {len(self.values)} embedding rows but the input has more "
                 f"(at least {end}); the file must hold one row per input row, in input order."
             )
-        part = np.array(self.values[self.offset : end])
+        part = self.values[self.offset : end]  # a view of the memory map, not a copy
         self.offset = end
         return _attach(table, part, self.dtype, self.path.name)
 

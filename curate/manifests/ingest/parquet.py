@@ -11,6 +11,7 @@ import pyarrow.parquet as pq
 
 from curate.errors import InputError
 from curate.manifests import schema as S
+from curate.manifests import vectors as V
 from curate.manifests.ingest import columns as C
 from curate.manifests.ingest.base import Adapter, IngestContext, detect_files, is_glob
 from curate.manifests.ingest.images import probe_images
@@ -121,6 +122,7 @@ class ParquetAdapter(Adapter):
             except (pa.ArrowInvalid, OSError) as exc:
                 raise InputError(f"{f}: not a readable Parquet file ({exc}).") from exc
             for batch in pf.iter_batches(batch_size=ctx.config.batch_size):
+                batch = V.decode_columns(batch, pf.schema_arrow)  # a curate manifest as input
                 table = self._normalise(pa.Table.from_batches([batch]), ctx, str(f), offset)
                 C.check_labels(
                     table, ctx.config.class_names or names, source=str(f), row_offset=offset

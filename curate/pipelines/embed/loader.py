@@ -17,6 +17,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from curate.manifests import schema as S
+from curate.manifests import vectors as V
 from curate.manifests.io import Manifest
 from curate.pipelines.embed.decode import Preprocess, decode_rows, worker_init
 
@@ -122,7 +123,7 @@ def iter_chunks(
                             yield current, _table(pending, manifest)
                         pending, pending_rows, current = [], 0, chunk
                     if chunk not in skip:
-                        pending.append(batch.slice(start, take))
+                        pending.append(V.decode_columns(batch.slice(start, take), pf.schema_arrow))
                         pending_rows += take
                     start += take
                     offset += take

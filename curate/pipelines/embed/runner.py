@@ -13,6 +13,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from curate._malloc import reuse_heap
 from curate.engines import check_engine
 from curate.engines.progress import Progress
 from curate.errors import InputError, ManifestError
@@ -260,6 +261,7 @@ def _ahead(items: Iterator, n: int) -> Iterator:
         yield buf.popleft()
 
 
+@reuse_heap()  # each batch reuses the last one's tensors' memory: no page faults
 def _run(m: Manifest, writer, enc, cfg: EmbedConfig, done: set[int], text_col) -> None:
     from concurrent.futures import ThreadPoolExecutor
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from curate._malloc import reuse_heap
 from curate.errors import require
 
 
@@ -55,6 +56,7 @@ class SmallCNN:
         self.n_classes, self.seed, self.epochs = n_classes, seed, epochs
         self.batch_size, self.lr, self.device = batch_size, lr, device
 
+    @reuse_heap()  # every step's activations reuse the last step's memory
     def fit(self, X: np.ndarray, y: np.ndarray) -> SmallCNN:
         torch = require("torch", "torch")
         torch.manual_seed(self.seed)

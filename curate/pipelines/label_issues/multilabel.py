@@ -6,6 +6,7 @@ import warnings
 
 import numpy as np
 
+from curate._threads import FIT_BLAS_THREADS, limit_blas
 from curate.errors import require
 from curate.pipelines.label_issues.ranking import Ranking
 
@@ -42,10 +43,10 @@ def fit_predict_multilabel(
     out = np.zeros((len(X_test), n_classes), dtype=np.float32)
     present = Y.any(axis=0) & ~Y.all(axis=0)
     est = _one_vs_rest(seed)
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), limit_blas(FIT_BLAS_THREADS):
         warnings.filterwarnings("ignore", message=".*converge.*")
         est.fit(X_train, Y[:, present])
-    out[:, np.flatnonzero(present)] = est.predict_proba(X_test)
+        out[:, np.flatnonzero(present)] = est.predict_proba(X_test)
     out[:, np.flatnonzero(~present)] = Y[:1, ~present]  # always (or never) present in training
     return out
 

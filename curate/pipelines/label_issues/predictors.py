@@ -13,6 +13,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from curate._threads import FIT_BLAS_THREADS, limit_blas
 from curate.errors import require
 
 
@@ -88,10 +89,10 @@ def fit_predict(
     est = make_predictor(name, n_classes, seed)
     if len(np.unique(y_train)) < 2:
         raise ValueError("training rows hold a single class; a classifier needs two or more.")
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), limit_blas(FIT_BLAS_THREADS):
         warnings.filterwarnings("ignore", message=".*(converge|Stochastic Optimizer).*")
         est.fit(X_train, y_train)
-    return _full_proba(est, X_test, n_classes)
+        return _full_proba(est, X_test, n_classes)
 
 
 def small_classes(y: np.ndarray, n_classes: int, folds: int) -> dict[int, int]:

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from contextlib import contextmanager, nullcontext
+from contextlib import nullcontext
 
 import numpy as np
 
+from curate._threads import limit_blas as _blas_threads
 from curate.errors import require
 from curate.manifests import parallel as P
 from curate.pipelines import _embeddings as E
@@ -142,19 +143,6 @@ def _by_cluster(cluster: np.ndarray, rows: np.ndarray):
     for lo, hi in zip(bounds[:-1], bounds[1:], strict=True):
         if hi > lo:
             yield int(c[lo]), order[lo:hi]
-
-
-@contextmanager
-def _blas_threads(n: int):
-    """Limit BLAS to ``n`` threads inside (no-op without threadpoolctl): when every worker
-    thread runs its own matrix products, BLAS threads on top would oversubscribe the cores."""
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:
-        yield
-        return
-    with threadpool_limits(limits=n, user_api="blas"):
-        yield
 
 
 #: Similarity-block budget on a GPU: 64M float32 elements = 256 MB per block.
