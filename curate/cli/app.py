@@ -21,10 +21,18 @@ err_console = Console(stderr=True)
 
 
 def _register_commands() -> None:
-    from curate.cli import embed_cmd, ingest_cmd, label_issues_cmd, manifest_cmds, prune_cmd
+    from curate.cli import (
+        distill_cmd,
+        embed_cmd,
+        ingest_cmd,
+        label_issues_cmd,
+        manifest_cmds,
+        prune_cmd,
+    )
 
     for module in (manifest_cmds, ingest_cmd, embed_cmd, prune_cmd, label_issues_cmd):
         module.register(app)
+    distill_cmd.register(app)
 
 
 _register_commands()

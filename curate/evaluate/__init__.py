@@ -1,0 +1,1 @@
+"""Fixed evaluation protocols: random at equal budget, mean ± std over seeded runs."""

@@ -1,0 +1,1 @@
+"""What a user's training loop imports: reference networks, augmentations, datasets, losses."""
