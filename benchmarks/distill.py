@@ -89,16 +89,21 @@ def run_dataset(args) -> None:
         for method in args.methods:
             out = work / f"{args.dataset}-{method}-ipc{ipc}"
             t0 = time.time()
-            m = distill(
-                real,
-                out,
-                method=method,
-                ipc=ipc,
-                iterations=args.iterations,
-                real_per_class=args.real_per_class,
-                checkpoint_every=50,
-                seed=args.seed,
-                overwrite=not args.resume,
+            done = (out / "run.json").exists() and not (out / "_CURATE_IN_PROGRESS").exists()
+            m = (
+                curate.open_manifest(out)
+                if done and args.resume
+                else distill(
+                    real,
+                    out,
+                    method=method,
+                    ipc=ipc,
+                    iterations=args.iterations,
+                    real_per_class=args.real_per_class,
+                    checkpoint_every=50,
+                    seed=args.seed,
+                    overwrite=not args.resume,
+                )
             )
             results["distill"][f"{method}-ipc{ipc}"] = {
                 "timings": m.run_info["timings"],

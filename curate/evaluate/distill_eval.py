@@ -244,22 +244,23 @@ def distill_eval(
         x_test, y_test = x_test[keep], y_test[keep]
     k = len(train.class_names)
 
-    def run(x, y) -> float:
-        return train_and_test(x, y, x_test, y_test, protocol=p, seed=p.seed * 1000 + i, classes=k)
+    def run(x, y, net: int) -> float:  # net i of every set starts from the same weights
+        return train_and_test(x, y, x_test, y_test, protocol=p, seed=p.seed * 1000 + net, classes=k)
 
     draws = _random_draws(train, ipc, p)
     rand_accs = []
     for i in range(p.nets):
         picks = draws[i % p.draws]
         x = np.stack([x_tr[c][j] for c, j in picks])
-        rand_accs.append(run(x, np.array([c for c, _ in picks])))
+        rand_accs.append(run(x, np.array([c for c, _ in picks]), i))
     base = float(np.mean(rand_accs))
     rows = [_summary(RANDOM, ipc, rand_accs, None)]
     for s in sets:
-        rows.append(_summary(s["name"], ipc, [run(s["x"], s["y"]) for i in range(p.nets)], base))
+        accs = [run(s["x"], s["y"], i) for i in range(p.nets)]
+        rows.append(_summary(s["name"], ipc, accs, base))
     if whole:
         xw, yw = np.concatenate(x_tr), np.concatenate(y_tr)
-        rows.append(_summary(WHOLE, None, [run(xw, yw) for i in range(p.nets)], base))
+        rows.append(_summary(WHOLE, None, [run(xw, yw, i) for i in range(p.nets)], base))
     reduced = p.reductions()
     meta = {
         "protocol": asdict(p),

@@ -125,6 +125,16 @@ def _target_geometry(
     return mode, w, notes
 
 
+def _channel_stats(images: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Per-channel mean and std in [0, 1] over every pixel of every image (class by class)."""
+    total = sum(x.shape[0] * x.shape[2] * x.shape[3] for x in images)
+    s = sum(x.sum(axis=(0, 2, 3), dtype=np.float64) for x in images) / 255.0
+    ss = sum((x.astype(np.float64) ** 2).sum(axis=(0, 2, 3)) for x in images) / 255.0**2
+    mean = s / total
+    std = np.sqrt(np.maximum(ss / total - mean**2, 0.0))
+    return mean, np.where(std > 1e-8, std, 1.0)
+
+
 def load_real(
     manifest: Manifest, *, split: str | None = "train", image_size: int | None = None
 ) -> RealData:
@@ -171,8 +181,5 @@ def load_real(
             "(e.g. `curate sql` to rewrite the labels)."
         )
     images = [np.stack(imgs) for imgs in per_class]
-    allpix = np.concatenate([x.reshape(len(x), x.shape[1], -1) for x in images]) / 255.0
-    mean = allpix.mean(axis=(0, 2))
-    std = allpix.std(axis=(0, 2))
-    std = np.where(std > 0, std, 1.0)
+    mean, std = _channel_stats(images)
     return RealData(images, per_ids, list(names), mean.tolist(), std.tolist(), notes, dict(skipped))
