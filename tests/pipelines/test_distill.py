@@ -88,3 +88,15 @@ def test_manifest_is_queryable_with_sql(tmp_path, fashion):
 def test_unknown_method_lists_the_valid_ones(tmp_path, fashion):
     with pytest.raises(ValueError, match="choose one of dm, datadam"):
         curate.distill(fashion, tmp_path / "x", method="mtt")
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not __import__("torch").cuda.is_available(), reason="needs a CUDA GPU")
+def test_cuda_bf16_path_matches_the_cpu_result_closely(tmp_path, fashion):
+    cpu = curate.distill(fashion, tmp_path / "c", ipc=1, iterations=3, device="cpu", **FAST)
+    gpu = curate.distill(fashion, tmp_path / "g", ipc=1, iterations=3, device="cuda", **FAST)
+    assert gpu.run_info["config"]["device_used"] == "cuda"
+    diff = np.abs(read_pixels(cpu)[0] - read_pixels(gpu)[0]).max()
+    assert diff < 0.5  # bf16 autocast: close, not equal
+    table = curate.distill_eval(gpu.path, real=fashion, epochs=2, nets=1, draws=1, width=8)
+    assert table.num_rows == 2

@@ -104,6 +104,11 @@ class _Loop:
         self.method = get_method(
             cfg.method, embed_weight=cfg.embed_weight, attention_power=cfg.attention_power
         )
+        if self.method.needs_teacher:
+            raise InputError(
+                f"method {cfg.method!r} matches a pretrained teacher, which distill() does not "
+                "take yet; use dm or datadam."
+            )
         self.images = [torch.from_numpy(x).to(device) for x in real.images]
         self.syn = state.syn.to(device).detach().requires_grad_(True)
         self.opt = torch.optim.SGD([self.syn], lr=cfg.lr, momentum=cfg.momentum)
