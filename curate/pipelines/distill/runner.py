@@ -203,7 +203,8 @@ def _optimise(
     cfg = loop.cfg
     losses, sources = list(state.losses), state.source_ids
     log_every = max(1, cfg.iterations // 200)
-    last_saved, t0, start = state.iteration, time.perf_counter(), state.iteration
+    last_saved, start = state.iteration, state.iteration
+    t0, cpu0 = time.perf_counter(), time.process_time()
     for it in range(state.iteration, cfg.iterations):
         loss = loop.step(it)
         if not (loss == loss and abs(loss) != float("inf")) or not loop.finite():
@@ -226,6 +227,7 @@ def _optimise(
         "optimise_s": round(seconds, 3),
         "iterations_run": done,
         "s_per_iteration": round(seconds / done, 5) if done else None,
+        "cpu_s_per_iteration": round((time.process_time() - cpu0) / done, 5) if done else None,
         "peak_memory_mb": round(_peak_memory_mb(loop.device), 1),
     }
     return loop.state(cfg.iterations, sources, losses), timings
