@@ -6,7 +6,9 @@ from curate import (
     evaluate,  # callable: curate.evaluate(pool, subsets, test=...)
     report,  # callable: curate.report(manifests, "report.html")
 )
+from curate.evaluate.distill_eval import distill_eval
 from curate.manifests import Manifest, open_manifest, sql, write_manifest
+from curate.pipelines.distill import distill
 from curate.pipelines.label_issues import label_issues
 from curate.pipelines.reinforce import reinforce
 from curate.pipelines.relabel import relabel
@@ -14,6 +16,8 @@ from curate.pipelines.relabel import relabel
 __all__ = [
     "Manifest",
     "__version__",
+    "distill",
+    "distill_eval",
     "evaluate",
     "label_issues",
     "open_manifest",

@@ -22,6 +22,7 @@ err_console = Console(stderr=True)
 
 def _register_commands() -> None:
     from curate.cli import (
+        distill_cmd,
         embed_cmd,
         evaluate_cmd,
         ingest_cmd,
@@ -34,7 +35,7 @@ def _register_commands() -> None:
     )
 
     commands = (manifest_cmds, ingest_cmd, embed_cmd, prune_cmd, label_issues_cmd, evaluate_cmd)
-    for module in (*commands, relabel_cmd, reinforce_cmd, report_cmd):
+    for module in (*commands, distill_cmd, relabel_cmd, reinforce_cmd, report_cmd):
         module.register(app)
 
 
