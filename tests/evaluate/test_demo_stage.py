@@ -8,10 +8,11 @@ from curate.demo import stages
 from tests.evaluate._data import write_digits
 
 
-def test_demo_ends_with_an_evaluate_table_against_random(tmp_path):
+def test_demo_evaluates_against_random_before_its_report(tmp_path):
     write_digits(tmp_path / "embedded")  # stands in for the demo's efficientnet_lite0 features
     fns = dict(stages())
-    assert list(fns)[-1] == "evaluated"
+    names = list(fns)
+    assert names[-2:] == ["evaluated", "report"]  # the evaluate table, then the page showing it
     lines: list[str] = []
     fns["pruned"](tmp_path, lines.append)
     out = fns["evaluated"](tmp_path, lines.append)
