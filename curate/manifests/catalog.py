@@ -129,6 +129,20 @@ def register(con: duckdb.DuckDBPyConnection, name: str, path: str | os.PathLike 
     con.execute(f'CREATE OR REPLACE VIEW "{name}" AS ' + " UNION ALL BY NAME ".join(parts))
 
 
+def register_decoders(con: duckdb.DuckDBPyConnection, path: str | os.PathLike | Manifest) -> None:
+    """Register on ``con`` the functions that decode this manifest's stored vector columns.
+
+    A view saved in a DuckDB database file names these functions but DuckDB does not save
+    Python functions: a connection that reopens the file (e.g. read-only) must register them.
+    """
+    m = open_manifest(path)
+    for group in _by_layout(m).values():
+        stored = pq.read_schema(group[0])
+        for field in stored:
+            if V.is_stored_vector(field):
+                _decode_function(con, field)
+
+
 def connect(
     manifests: dict[str, str | os.PathLike | Manifest] | None = None,
 ) -> duckdb.DuckDBPyConnection:

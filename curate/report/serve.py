@@ -21,6 +21,7 @@ from urllib.parse import parse_qs, urlparse
 import duckdb
 
 from curate.errors import InputError
+from curate.manifests.catalog import register_decoders
 from curate.manifests.io import Manifest
 from curate.report.build import build_data, json_safe
 from curate.report.page import render
@@ -92,6 +93,8 @@ def _readonly_sources(manifests: list, db: Path) -> list[Source]:
     sources = open_sources(manifests, con=rw)
     rw.close()
     ro = duckdb.connect(str(db), read_only=True)
+    for s in sources:
+        register_decoders(ro, s.manifest)
     return [dataclasses.replace(s, con=ro) for s in sources]
 
 
