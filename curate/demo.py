@@ -126,7 +126,7 @@ def _report(out_dir: Path, log: Callable[[str], None]) -> Path:
 
 
 def stages() -> list[Stage]:
-    """The demo's stages in order; later issues append embed, prune, label-issues."""
+    """The demo's stages in order, each writing one output under the demo folder."""
     return [
         ("ingested", _ingest),
         ("embedded", _embed),
