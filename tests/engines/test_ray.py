@@ -132,3 +132,24 @@ def test_ray_resumes_the_shards_an_interrupted_run_finished(source, tmp_path):
 def test_ray_address_needs_the_ray_engine(source, tmp_path):
     with pytest.raises(ValueError, match="needs engine='ray'"):
         run(FirstCoordinate(), source, tmp_path / "x", ray_address="127.0.0.1:6379")
+
+
+def test_per_group_work_as_a_ray_groupby_equals_threads():
+    import numpy as np
+
+    from curate.engines.groups import groups_on_ray, map_groups
+
+    rng = np.random.default_rng(0)
+    vectors = rng.normal(size=(500, 16)).astype(np.float16)
+    cluster = rng.integers(0, 7, 500)
+    groups = [(int(c), np.flatnonzero(cluster == c)) for c in range(7)]
+
+    def fn(x):
+        return (x.astype(np.float32) @ x.astype(np.float32).T).sum(axis=1)
+
+    local = map_groups(fn, groups, vectors)
+    with groups_on_ray():
+        on_ray = map_groups(fn, groups, vectors)
+    assert len(on_ray) == 7
+    for a, b in zip(local, on_ray, strict=True):
+        np.testing.assert_array_equal(a, b)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from dataclasses import asdict
 
@@ -155,6 +156,17 @@ def prune(
         for path in (out, kept_out):
             if path is not None:
                 prepare_output(path)  # an existing output fails before any work
+    with contextlib.ExitStack() as stack:
+        if engine == "ray":  # one session for the fit and the write; the fit's per-cluster
+            from curate.engines.groups import groups_on_ray  # work is a Ray Data groupby
+            from curate.engines.ray_engine import ray_session
+
+            stack.enter_context(ray_session(ray_address))
+            stack.enter_context(groups_on_ray())
+        return _prune(m, out, cfg, kept_out, engine, ray_address, overwrite, progress)
+
+
+def _prune(m, out, cfg, kept_out, engine, ray_address, overwrite, progress) -> Manifest:
     step = PruneDecision(cfg)
     timer = Timer()
     with timer("fit"):

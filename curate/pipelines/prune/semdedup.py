@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-from contextlib import nullcontext
-
 import numpy as np
 
-from curate._threads import limit_blas as _blas_threads
+from curate.engines.groups import map_groups
 from curate.errors import require
-from curate.manifests import parallel as P
 from curate.pipelines import _embeddings as E
 from curate.pipelines._kmeans import _torch_cuda
 from curate.pipelines.prune.base import (
@@ -150,16 +147,10 @@ GPU_BLOCK_ELEMS = 1 << 26
 
 
 def _per_cluster(fn, data: PruneData, rows: np.ndarray) -> list[tuple[int, np.ndarray, object]]:
-    """``[(cluster, members, fn(vectors of members))]`` in cluster order, the clusters spread
-    over worker threads (largest first, for balance) with one BLAS thread each."""
+    """``[(cluster, members, fn(vectors of members))]`` in cluster order: on worker threads
+    locally, as a groupby on the cluster under the Ray engine (:mod:`curate.engines.groups`)."""
     clusters = list(_by_cluster(data.cluster, rows))
-    workers = P.default_workers()
-    order = sorted(range(len(clusters)), key=lambda i: -len(clusters[i][1]))
-    with _blas_threads(1) if workers > 1 and len(clusters) > 1 else nullcontext():
-        out = P.ordered_map(lambda i: fn(data.vectors[clusters[i][1]]), order, workers)
-    results: list = [None] * len(clusters)
-    for i, r in zip(order, out, strict=True):
-        results[i] = r
+    results = map_groups(fn, clusters, data.vectors)
     return [(c, m, r) for (c, m), r in zip(clusters, results, strict=True)]
 
 
