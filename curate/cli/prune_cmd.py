@@ -29,6 +29,7 @@ CLUSTER_PARAMS = [
     option("niter", int, 20, help="k-means iterations."),
     option("backend", str, "auto", help="auto, faiss, faiss-gpu or torch."),
     *_TAIL,
+    *ENGINE_PARAMS,
 ]
 
 PRUNE_PARAMS = [
@@ -51,7 +52,8 @@ def cluster_cmd(**options: Any) -> None:
     from curate.cli.app import console
     from curate.pipelines.cluster import cluster
 
-    m = cluster(options.pop("manifest"), options.pop("out"), **options)
+    engine = pop_engine(options)
+    m = cluster(options.pop("manifest"), options.pop("out"), **options, **engine)
     info = m.run_info or {}
     sizes = info.get("clusters", {}).get("sizes", [])
     counts = info.get("counts", {})

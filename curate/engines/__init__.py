@@ -4,7 +4,9 @@ over a manifest. ``run(step, manifest, out, engine="local")`` is the one entry p
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from curate.engines.base import FitStep, Resources, Step, StepError, add_columns, extend_schema
@@ -13,6 +15,7 @@ from curate.engines.options import RunOptions
 from curate.engines.progress import Progress
 from curate.engines.ray_engine import ray_session, run_ray
 from curate.errors import InputError
+from curate.manifests.io import Manifest, prepare_output, write_manifest
 
 __all__ = [
     "ENGINES",
@@ -57,11 +60,34 @@ def run(
     engine: str = "local",
     **options: Any,
 ):
-    """Run ``step`` over ``manifest`` into ``out`` with the named engine (see ``ENGINES``)."""
+    """Run ``step`` over ``manifest`` into ``out`` with the named engine (see ``ENGINES``).
+
+    ``out`` is a directory of shards, or one ``.parquet`` file: the engine then writes the
+    shards into a hidden directory beside it and streams them into the file at the end (a
+    single file cannot be resumed shard by shard).
+    """
     fn = ENGINES[check_engine(engine)]
     address = options.pop("ray_address", None)
     if engine == "ray":
         options["ray_address"] = address
     elif address:
         raise ValueError(f"ray_address={address!r} needs engine='ray' (--engine ray)")
-    return fn(step, manifest, out, **options)
+    if Path(out).suffix != ".parquet":
+        return fn(step, manifest, out, **options)
+    out = Path(out)
+    if out.exists() and not options.get("overwrite"):
+        prepare_output(out)  # the usual "exists: pass --overwrite" error
+    parts = out.with_name(f".{out.name}.parts")
+    options = {**options, "overwrite": True, "resume": False}
+    try:
+        done = fn(step, manifest, parts, **options)
+        write_manifest(
+            done.iter_batches(prefetch=1),
+            out,
+            overwrite=True,
+            run_info=done.run_info,
+            schema=done.schema,
+        )
+    finally:
+        shutil.rmtree(parts, ignore_errors=True)
+    return Manifest(out)

@@ -5,16 +5,19 @@ from __future__ import annotations
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from curate.engines import check_engine, run
+from curate.engines.base import FitStep, add_columns
 from curate.errors import InputError
 from curate.manifests import parallel as P
 from curate.manifests import schema as S
-from curate.manifests.io import Manifest, ManifestWriter, open_manifest
-from curate.manifests.runinfo import Timer, make_run_info, write_run_json
+from curate.manifests.io import Manifest, open_manifest, prepare_output
+from curate.manifests.runinfo import Timer
 from curate.pipelines import _embeddings as E
 from curate.pipelines._kmeans import BACKENDS, SphericalKMeans
 
@@ -22,6 +25,7 @@ __all__ = [
     "CENTROID_SIM",
     "CLUSTER",
     "ClusterConfig",
+    "ClusterStep",
     "Clustering",
     "SphericalKMeans",
     "centroids_path",
@@ -241,16 +245,41 @@ def extended_schema(schema: pa.Schema, columns_for) -> pa.Schema:
     return with_columns(empty, columns_for(empty)).schema.with_metadata(schema.metadata)
 
 
-def _cluster_columns(batch: pa.RecordBatch, sl: slice, res: Clustering, n_invalid: int):
-    lab = res.cluster[sl]
+def _cluster_columns(batch, sl: slice, labels, sims, codes, n_invalid: int) -> dict:
+    lab = labels[sl]
     cols = {
         CLUSTER: pa.array(lab, pa.int32(), mask=lab < 0),
-        CENTROID_SIM: pa.array(res.centroid_sim[sl], pa.float32(), mask=lab < 0),
+        CENTROID_SIM: pa.array(sims[sl], pa.float32(), mask=lab < 0),
     }
     if n_invalid or S.ERROR in batch.schema.names:
         existing = batch.column(S.ERROR) if S.ERROR in batch.schema.names else None
-        cols[S.ERROR] = invalid_error_messages(res.codes[sl], existing, "cluster")
+        cols[S.ERROR] = invalid_error_messages(codes[sl], existing, "cluster")
     return cols
+
+
+class ClusterStep(FitStep):
+    """k-means as a step: ``fit`` trains on a sample and assigns every row (once, on one
+    worker); each batch then gets its rows' ``cluster`` / ``centroid_sim`` (and ``error``)."""
+
+    name = "cluster"
+    thread_safe = True
+
+    def fit(self, manifest: Manifest) -> ClusterStep:
+        res = fit_clusters(manifest, self.config)
+        self.labels_, self.sims_, self.codes_ = res.cluster, res.centroid_sim, res.codes
+        self.k_, self.centroids_ = res.k, res.model.centroids_
+        self.backend_, self.timings_ = res.model.backend_, res.timings
+        self.n_invalid_ = int((res.codes != E.VALID).sum())
+        return self
+
+    def _columns(self, batch, sl: slice) -> dict:
+        return _cluster_columns(batch, sl, self.labels_, self.sims_, self.codes_, self.n_invalid_)
+
+    def output_schema(self, schema: pa.Schema) -> pa.Schema:
+        return extended_schema(schema, lambda b: self._columns(b, slice(0, 0)))
+
+    def process_rows(self, table: pa.Table, rows: slice) -> pa.Table:
+        return add_columns(table, self._columns(table, rows), self.output_schema(table.schema))
 
 
 def cluster(
@@ -263,6 +292,7 @@ def cluster(
     overwrite: bool = False,
     niter: int = 20,
     backend: str = "auto",
+    **run_options: Any,
 ) -> Manifest:
     """Add ``cluster`` (int32) and ``centroid_sim`` (float32 cosine) columns to a manifest.
 
@@ -280,6 +310,9 @@ def cluster(
         Replace an existing ``out``.
     niter, backend
         See :class:`SphericalKMeans`.
+    **run_options
+        ``engine`` (``"local"`` or ``"ray"``), ``ray_address``, ``progress``: how the rows are
+        written (see :mod:`curate.engines`); k-means is fitted once, on this process.
 
     Returns
     -------
@@ -291,30 +324,22 @@ def cluster(
     cfg = ClusterConfig(
         k=k, seed=seed, niter=niter, backend=backend, embedding_column=embedding_column
     )
+    unknown = set(run_options) - {"engine", "ray_address", "progress"}
+    if unknown:
+        raise TypeError(f"cluster() got unexpected options {sorted(unknown)}")
+    check_engine(run_options.get("engine", "local"))
     m = open_manifest(manifest).validate()
-    res = fit_clusters(m, cfg)
-    timer = Timer()
-    n_invalid = int((res.codes != E.VALID).sum())
-
-    schema = extended_schema(m.schema, lambda b: _cluster_columns(b, slice(0, 0), res, n_invalid))
-    with timer("write"), ManifestWriter(out, overwrite=overwrite, schema=schema) as w:
-        np.save(centroids_path(w.out), res.model.centroids_)
-        P.rewrite(
-            m,
-            [w],
-            lambda b, sl: (with_columns(b, _cluster_columns(b, sl, res, n_invalid)),),
-            batch_size=cfg.batch_size,
-        )
-        sizes = np.bincount(res.cluster[res.cluster >= 0], minlength=res.k)
-        info = make_run_info(
-            "cluster",
-            config={**asdict(cfg), "k": res.k, "backend_used": res.model.backend_},
-            inputs={"manifest": m.path},
-            counts={"rows": m.num_rows, "clustered": int(sizes.sum()), "invalid": n_invalid},
-            timings={**res.timings, **timer.seconds},
-            clusters={"sizes": sizes.tolist(), "centroids": CENTROIDS_FILE},
-        )
-        path = w.close(info)
-    info["timings"]["write"] = timer.seconds.get("write", 0.0)
-    write_run_json(path, info)
-    return Manifest(path)
+    if not overwrite:
+        prepare_output(out)  # an existing output fails before k-means runs
+    step = ClusterStep(cfg).fit(m)
+    sizes = np.bincount(step.labels_[step.labels_ >= 0], minlength=step.k_)
+    info = {
+        "config": {**asdict(cfg), "k": step.k_, "backend_used": step.backend_},
+        "counts": {"clustered": int(sizes.sum()), "invalid": step.n_invalid_},
+        "timings": step.timings_,
+        "clusters": {"sizes": sizes.tolist(), "centroids": CENTROIDS_FILE},
+    }
+    opts = {"overwrite": overwrite, "resume": False, "run_info": info, **run_options}
+    result = run(step, m, out, **opts)
+    np.save(centroids_path(result.path), step.centroids_)
+    return result

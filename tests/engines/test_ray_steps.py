@@ -98,6 +98,23 @@ def test_prune_on_ray_same_decisions_on_generated_data(tmp_path, method):
     assert (tmp_path / "ray" / "centroids.npy").exists()
 
 
+def test_cluster_on_ray_same_clusters_and_centroids(tmp_path):
+    import numpy as np
+
+    from curate.pipelines.cluster import cluster
+
+    table = embedded_table(n=2000, dim=16)
+    src = write_manifest(table, tmp_path / "in", rows_per_shard=700)
+    local = cluster(src, tmp_path / "local", k=8, progress="off")
+    on_ray = cluster(src, tmp_path / "ray", k=8, engine="ray", progress="off")
+    assert _data(on_ray).equals(_data(local))
+    assert on_ray.run_info["engine"] == "ray"
+    assert on_ray.run_info["counts"]["clustered"] == local.run_info["counts"]["clustered"]
+    np.testing.assert_array_equal(
+        np.load(tmp_path / "ray" / "centroids.npy"), np.load(tmp_path / "local" / "centroids.npy")
+    )
+
+
 def test_label_issues_on_ray_same_flags(embedded_both, tmp_path):
     from curate.pipelines.label_issues import label_issues
 
