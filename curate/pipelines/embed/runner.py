@@ -156,7 +156,7 @@ def _embed_on_engine(m, out, cfg, schema, text_col, enc, timer, **run_opts) -> M
             out,
             shard_rows=cfg.shard_rows,
             batch_size=cfg.batch_size * 4,
-            progress="auto" if cfg.progress else "off",
+            progress=cfg.progress_mode,
             **run_opts,
         )
     info = result.run_info
@@ -273,7 +273,7 @@ def _run(m: Manifest, writer, enc, cfg: EmbedConfig, done: set[int], text_col) -
     depth = 3 if len(closers) > 1 else max(2, 2 * (closers[-1].workers or 1))
     with (
         ThreadPoolExecutor(1, thread_name_prefix="curate-write") as write_pool,
-        Progress(f"embed {enc.model_id}", total, mode="auto" if cfg.progress else "off") as bar,
+        Progress(f"embed {enc.model_id}", total, mode=cfg.progress_mode) as bar,
     ):
         try:
             chunks = prefetch(iter_chunks(m, cfg.shard_rows, skip=done), depth=2)
