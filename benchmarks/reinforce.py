@@ -348,6 +348,7 @@ def train_student(args, ds, xe, yte, *, seed: int, loss: str) -> dict:
         "seed": seed,
         "accuracy": float((p.argmax(1) == yte).mean()),
         "ece": ece(p, yte),
+        "mean_confidence": float(p.max(1).mean()),
         "train_s": train_s,
         "loadavg_1min": float(Path("/proc/loadavg").read_text().split()[0]),
     }
