@@ -65,7 +65,9 @@ def load(dataset: str):
 
 
 def subset_manifest(x, y, names, n: int, seed: int, out: Path) -> Path:
-    """A seeded, class-balanced subset of the train split as a PNG manifest."""
+    """A seeded, class-balanced subset of the train split as a PNG manifest (kept if there)."""
+    if (out / "run.json").exists() or out.exists():
+        return out
     rng = np.random.default_rng(seed)
     per = n // len(names)
     rows = np.sort(
@@ -376,6 +378,8 @@ def main() -> None:
     ap.add_argument("--teacher-epochs", type=int, default=2)
     ap.add_argument("--teacher-rows", type=int, default=0, help="0: the whole train split")
     ap.add_argument("--device", default="cpu")
+    ap.add_argument("--reuse", action="store_true", help="reuse a finished reinforced subset")
+    ap.add_argument("--tag", default="", help="suffix of the results file")
     args = ap.parse_args()
     args.policy = args.policy or POLICY[args.dataset]
     import torch
@@ -388,7 +392,11 @@ def main() -> None:
     spec, results["teacher"] = train_teachers(args, xtr, ytr, xte, yte, names, work)
     print("teacher", json.dumps(results["teacher"]), flush=True)
     subset = subset_manifest(xtr, ytr, names, args.subset, 0, work / f"{args.dataset}-subset")
-    plus, results["reinforce"] = run_reinforce(args, subset, spec, work / f"{args.dataset}-plus")
+    plus_dir = work / f"{args.dataset}-plus"
+    if args.reuse and (plus_dir / "run.json").exists():  # students only (e.g. more seeds)
+        plus, results["reinforce"] = curate.open_manifest(plus_dir), {"reused": str(plus_dir)}
+    else:
+        plus, results["reinforce"] = run_reinforce(args, subset, spec, plus_dir)
     print("reinforce", json.dumps(results["reinforce"]), flush=True)
     from curate.train.replay import ReplayDataset
 
@@ -405,7 +413,7 @@ def main() -> None:
         arm: {"runs": rows, **{k: _mean_std(rows, k) for k in ("accuracy", "ece", "train_s")}}
         for arm, rows in arms.items()
     }
-    out = work / f"results-{args.dataset}.json"
+    out = work / f"results-{args.dataset}{args.tag}.json"
     out.write_text(json.dumps(results, indent=1))
     for arm, r in results["students"].items():
         acc, cal, sec = r["accuracy"], r["ece"], r["train_s"][0]
