@@ -66,7 +66,7 @@ def load(dataset: str):
 
 def subset_manifest(x, y, names, n: int, seed: int, out: Path) -> Path:
     """A seeded, class-balanced subset of the train split as a PNG manifest (kept if there)."""
-    if (out / "run.json").exists() or out.exists():
+    if out.exists():
         return out
     rng = np.random.default_rng(seed)
     per = n // len(names)
