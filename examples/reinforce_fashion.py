@@ -1,4 +1,4 @@
-"""Reinforce 200 Fashion-MNIST images (the demo data) and replay one view with its soft label.
+"""Reinforce 200 Fashion-MNIST images (the demo data) and replay stored views with their labels.
 
 Run: python examples/reinforce_fashion.py  (offline; about a minute on 2 CPU cores)
 """
@@ -22,8 +22,13 @@ counts = plus.run_info["counts"]
 print(f"{counts['views']} views of {counts['reinforced']} images -> {plus.path}")
 
 ds = ReplayDataset(plus)
-view, target = ds[0]
 names = plus.class_names
-top = target.topk(3)
-print(f"row {ds.rows[0]['id']} ({names[ds.rows[0]['label']]}): a {tuple(view.shape)} view,")
-print("  teacher says " + ", ".join(f"{names[c]} {p:.2f}" for p, c in zip(*top, strict=True)))
+labels = {r["id"]: r["label"] for r in ds.rows}
+row = ds.rows[0]
+print(f"row {row['id']} ({names[row['label']]}), its first 4 stored views:")
+for aug in range(4):
+    view, target = ds.view(0, aug), ds.soft_target(0, aug)  # re-made from the stored params
+    partner = row["aug_partner"][aug]
+    mixed = f"cutmix with a {names[labels[partner]]}" if partner else "not mixed"
+    top = ", ".join(f"{names[c]} {p:.2f}" for p, c in zip(*target.topk(2), strict=True))
+    print(f"  view {aug} {tuple(view.shape)}, {mixed}: teacher says {top}")

@@ -39,10 +39,29 @@ def _statistics_columns(stored: pa.Schema) -> list[str]:
     return [f.name for f in stored if not pa.types.is_nested(f.type) and not V.is_stored_vector(f)]
 
 
+def _leaf_paths(name: str, typ: pa.DataType) -> list[str]:
+    """The Parquet column paths of an Arrow field (``labels.list.element`` for a list): a
+    per-column option keyed by the top-level name alone does not reach a nested column."""
+    if pa.types.is_list(typ) or pa.types.is_large_list(typ) or pa.types.is_fixed_size_list(typ):
+        return _leaf_paths(f"{name}.list.element", typ.value_type)
+    if pa.types.is_map(typ):
+        return _leaf_paths(f"{name}.key_value.key", typ.key_type) + _leaf_paths(
+            f"{name}.key_value.value", typ.item_type
+        )
+    if pa.types.is_struct(typ):
+        return [p for f in typ for p in _leaf_paths(f"{name}.{f.name}", f.type)]
+    return [name]
+
+
 def _compression(stored: pa.Schema) -> dict[str, str]:
     """Snappy, except for stored vectors: float bits do not compress (< 1% on unit float16
-    vectors) and skipping the codec saves its time on every write and read."""
-    return {f.name: "none" if V.is_stored_vector(f) else "snappy" for f in stored}
+    vectors) and skipping the codec saves its time on every write and read. Keyed by leaf
+    column path, so list columns (soft labels, label sets, ids) are compressed too."""
+    return {
+        path: "none" if V.is_stored_vector(f) else "snappy"
+        for f in stored
+        for path in _leaf_paths(f.name, f.type)
+    }
 
 
 def _is_data_file(p: Path) -> bool:

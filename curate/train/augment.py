@@ -212,26 +212,27 @@ def apply_params(img, params: np.ndarray, size: int, partner=None):
     return x
 
 
-def decode_image(data: bytes):
-    """Image bytes -> uint8 (C, H, W) tensor: one channel for grayscale, else RGB."""
+def decode_image(data: bytes, channels: int | None = None):
+    """Image bytes -> uint8 (C, H, W) tensor.
+
+    ``channels`` 1 or 3 converts every image to grayscale or RGB (a manifest that mixes the
+    two must give its views one channel count); None keeps one channel for a grayscale image
+    and RGB for any other.
+    """
     import io
 
     import torch
     from PIL import Image
 
+    if channels not in (None, 1, 3):
+        raise ValueError(f"channels={channels!r}: must be 1, 3 or None")
     with Image.open(io.BytesIO(data)) as im:
-        im = im.convert("L" if im.mode in ("1", "L", "LA", "I", "I;16", "F") else "RGB")
+        gray = im.mode in ("1", "L", "LA", "I", "I;16", "F")
+        im = im.convert("L" if (channels == 1 or (channels is None and gray)) else "RGB")
         arr = np.asarray(im)
     if arr.ndim == 2:
         arr = arr[:, :, None]
     return torch.from_numpy(np.array(arr.transpose(2, 0, 1)))
-
-
-def _is_gray(im) -> bool:
-    return (
-        im.mode != "P"
-        or im.convert("RGB").getextrema() == im.convert("L").convert("RGB").getextrema()
-    )
 
 
 def to_rgb(x):

@@ -58,6 +58,7 @@ class ReplayDataset:
         self.size = int(meta[b"curate.view_size"])
         self.augs = int(meta[b"curate.augs"])
         self.top_k = int(meta[b"curate.top_k"])
+        self.channels = int(meta.get(b"curate.view_channels", 0)) or None
         names = class_names(m.schema)
         cols = ["id", CONTENT_HASH, AUG_PARAMS, AUG_PARTNER, SOFT_CLASSES, SOFT_PROBS]
         cols += [c for c in ("label", "image") if c in m.schema.names]
@@ -104,8 +105,11 @@ class ReplayDataset:
         row = self.rows[index]
         params = np.asarray(row[AUG_PARAMS], np.float32).reshape(self.augs, P)[aug]
         partner_id = row[AUG_PARTNER][aug]
-        partner = decode_image(self.images[partner_id]) if partner_id else None
-        return apply_params(decode_image(self.images[row["id"]]), params, self.size, partner)
+        partner = self._decode(partner_id) if partner_id else None
+        return apply_params(self._decode(row["id"]), params, self.size, partner)
+
+    def _decode(self, row_id: str):
+        return decode_image(self.images[row_id], self.channels)
 
     def soft_target(self, index: int, aug: int):
         """The stored top-k of view ``aug``, densified (see :func:`densify_topk`)."""
@@ -125,7 +129,7 @@ class ReplayDataset:
         rng = np.random.default_rng([self.seed, self.epoch, index])
         row = self.rows[index]
         if self.plain_prob and row.get("label") is not None and rng.random() < self.plain_prob:
-            img = decode_image(self.images[row["id"]])
+            img = self._decode(row["id"])
             x = F.resize(img, [self.size, self.size], antialias=True).to(torch.float32) / 255.0
             target = torch.zeros(self.num_classes)
             target[int(row["label"])] = 1.0

@@ -146,3 +146,23 @@ def test_step_options_are_checked_the_same_way_for_every_step() -> None:
         resolve_config(PruneConfig, None, {"kep": 0.5}, step="prune")
     with pytest.raises(OptionError, match="not both"):
         resolve_config(PruneConfig, PruneConfig(keep=0.5), {"keep": 0.2}, step="prune")
+
+
+def test_list_and_struct_columns_are_compressed_on_disk(tmp_path: Path) -> None:
+    import pyarrow.parquet as pq
+
+    n = 2000
+    classes = pa.FixedSizeListArray.from_arrays(pa.array(np.tile(np.arange(10), n), pa.int16()), 10)
+    table = pa.table(
+        {
+            "id": [f"r{i}" for i in range(n)],
+            "soft_classes": classes,
+            "labels": pa.array([[1, 2, 3]] * n, pa.list_(pa.int64())),
+            "box": pa.array([{"x": 1, "y": 2}] * n),
+        }
+    )
+    m = open_manifest(write_manifest(table, tmp_path / "m"))
+    meta = pq.ParquetFile(m.files[0]).metadata.row_group(0)
+    codecs = {meta.column(c).path_in_schema: meta.column(c).compression for c in range(4)}
+    assert set(codecs.values()) == {"SNAPPY"}, codecs
+    assert m.read().column("soft_classes").equals(table.column("soft_classes"))

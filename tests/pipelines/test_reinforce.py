@@ -3,6 +3,7 @@ replay is exact, reruns are identical, bad rows are kept, export writes WebDatas
 
 from __future__ import annotations
 
+import io
 import json
 import tarfile
 
@@ -105,6 +106,35 @@ def test_replay_targets_and_plain_views(reinforced):
     plain = ReplayDataset(out, plain_prob=1.0)
     x, y = plain[0]
     assert y.max() == 1.0 and int(y.argmax()) == plain.rows[0]["label"]
+
+
+def test_a_mixed_view_never_takes_its_own_image_as_partner(reinforced):
+    _, out = reinforced
+    rows = out.read(["id", "aug_partner"]).to_pylist()
+    partners = [(r["id"], p) for r in rows for p in r["aug_partner"] or [] if p is not None]
+    assert partners and all(own != p for own, p in partners)
+
+
+def _as_rgb_png(data: bytes) -> bytes:
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.open(io.BytesIO(data)).convert("RGB").save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def test_grayscale_and_rgb_images_in_one_manifest_give_one_view_shape(tmp_path):
+    # web data mixes them (ImageNet has grayscale JPEGs): views follow the first image
+    table = pq.read_table(DEMO_DATA).slice(0, 12)
+    images = table.column("image").to_pylist()
+    images[2], images[5] = _as_rgb_png(images[2]), _as_rgb_png(images[5])
+    table = table.set_column(table.column_names.index("image"), "image", pa.array(images))
+    src = write_manifest(table, tmp_path / "m")
+    opts = {**OPTS, "mix": "cutmix", "mix_prob": 1.0}
+    out = reinforce(src, tmp_path / "r", progress="off", **opts)
+    assert out.run_info["counts"]["reinforced"] == 12
+    ds = ReplayDataset(out)
+    assert {tuple(ds.view(i, a).shape) for i in range(12) for a in range(3)} == {(1, 28, 28)}
 
 
 def test_unknown_policy_lists_the_valid_ones():

@@ -12,6 +12,7 @@ from curate.train.augment import (  # noqa: E402
     POLICIES,
     apply_params,
     as_stored,
+    decode_image,
     get_policy,
     sample_params,
     view_rng,
@@ -65,3 +66,21 @@ def test_unknown_policy_lists_valid_names():
     with pytest.raises(ValueError) as exc:
         get_policy("bogus")
     assert all(name in str(exc.value) for name in POLICIES)
+
+
+def test_decode_image_converts_to_the_channels_asked_for():
+    import io
+
+    from PIL import Image
+
+    def png(mode):
+        buf = io.BytesIO()
+        Image.new(mode, (5, 4), 90 if mode == "L" else (90, 20, 200)).save(buf, format="PNG")
+        return buf.getvalue()
+
+    assert decode_image(png("L")).shape == (1, 4, 5)
+    assert decode_image(png("RGB")).shape == (3, 4, 5)
+    assert decode_image(png("L"), 3).shape == (3, 4, 5)
+    assert decode_image(png("RGB"), 1).shape == (1, 4, 5)
+    with pytest.raises(ValueError, match="channels"):
+        decode_image(png("L"), 2)

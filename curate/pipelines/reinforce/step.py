@@ -47,6 +47,9 @@ class ReinforceStep(FitStep):
         The teacher (:mod:`curate.pipelines.teachers`).
     size_
         Side of the views.
+    channels_
+        Channels of the views: the first decodable image's (1 for grayscale, else 3); images
+        of the other kind are converted, so a manifest may mix the two.
     """
 
     name = "reinforce"
@@ -59,7 +62,8 @@ class ReinforceStep(FitStep):
         from curate.pipelines.teachers import build_teacher
 
         cfg: ReinforceConfig = self.config
-        self.size_ = cfg.size or _first_height(manifest)
+        channels, height = _first_shape(manifest)
+        self.size_, self.channels_ = cfg.size or height, channels
         self.teacher_ = build_teacher(
             cfg.teacher,
             manifest,
@@ -82,6 +86,7 @@ class ReinforceStep(FitStep):
             b"curate.top_k": str(cfg.top_k).encode(),
             b"curate.params": ",".join(PARAM_NAMES).encode(),
             b"curate.view_size": str(self.size_).encode(),
+            b"curate.view_channels": str(self.channels_).encode(),
             b"curate.policy": cfg.policy.encode(),
         }
         fields = [
@@ -97,18 +102,20 @@ class ReinforceStep(FitStep):
     def process(self, table: pa.Table) -> pa.Table:
         cfg = self.config
         ids = table.column(S.ID).to_pylist()
-        images, errors, hashes = _decode(table)
+        images, errors, hashes = _decode(table, self.channels_)
         valid = [i for i, im in enumerate(images) if im is not None]
         params = np.zeros((len(ids), cfg.augs, P), np.float32)
         partners: list[list[str | None] | None] = [None] * len(ids)
         views, owners = [], []
         policy = get_policy(cfg.policy)
-        for i in valid:
+        mix = cfg.mix if len(valid) > 1 else "none"  # a partner is another row of the batch
+        for pos, i in enumerate(valid):
             partners[i] = []
             for a in range(cfg.augs):
                 rng = view_rng(cfg.seed, ids[i], a)
-                p = sample_params(rng, policy, mix=cfg.mix, mix_prob=cfg.mix_prob)
-                j = valid[int(rng.integers(len(valid)))] if p[13] else None
+                p = sample_params(rng, policy, mix=mix, mix_prob=cfg.mix_prob)
+                shift = 1 + int(rng.integers(len(valid) - 1)) if p[13] else 0
+                j = valid[(pos + shift) % len(valid)] if p[13] else None
                 params[i, a] = p
                 partners[i].append(ids[j] if j is not None else None)
                 other = images[j] if j is not None else None
@@ -177,7 +184,7 @@ class ReinforceStep(FitStep):
         return {"teacher": self.teacher_.describe(), "view_size": self.size_}
 
 
-def _decode(table: pa.Table):
+def _decode(table: pa.Table, channels: int):
     """Per row: the uint8 image (or None), the error (or None), the content hash (or None)."""
     data = table.column(S.IMAGE).to_pylist() if S.IMAGE in table.column_names else None
     images, errors, hashes = [], [], []
@@ -190,7 +197,7 @@ def _decode(table: pa.Table):
             continue
         hashes.append(content_hash(raw))
         try:
-            images.append(decode_image(raw))
+            images.append(decode_image(raw, channels))
             errors.append(None)
         except Exception as exc:  # PIL raises many kinds for broken bytes
             images.append(None)
@@ -208,12 +215,14 @@ def _merge_errors(table: pa.Table, new: list) -> pa.Array:
     return pa.array(out, pa.string())
 
 
-def _first_height(m: Manifest) -> int:
+def _first_shape(m: Manifest) -> tuple[int, int]:
+    """Channels and height of the first decodable image."""
     for batch in m.iter_batches([S.IMAGE], batch_size=256):
         for raw in batch.column(0).to_pylist():
             if raw:
                 try:
-                    return int(decode_image(raw).shape[-2])
+                    c, h, _ = decode_image(raw).shape
+                    return int(c), int(h)
                 except Exception:  # a broken first image: try the next
                     continue
     from curate.errors import ManifestError
