@@ -68,4 +68,4 @@ def test_cli_prints_accuracy_next_to_the_count_and_the_warning_once(tmp_path):
     assert result.exit_code == 0, result.output
     out = " ".join(result.output.split())
     assert "label issues among 400 audited rows (" in out and "pp.npy: " in out
-    assert out.count("most flags are likely its own mistakes") == 1
+    assert out.count("most flags are then its own mistakes") == 1

@@ -54,10 +54,10 @@ def weak_predictor_message(accuracy: float | None, predictor: str) -> str | None
         return None
     return (
         f"warning: {predictor} agrees with only {100 * accuracy:.1f}% of the given labels out "
-        f"of sample (under {100 * MIN_TRUSTED_ACCURACY:.0f}%): most flags are likely its own "
-        "mistakes, not label errors. Pass a stronger model's out-of-sample probabilities "
-        "(--pred-probs), or try --predictor cnn (small images) or an ensemble such as "
-        "logreg+mlp+cnn, and check that the accuracy rises."
+        f"of sample (under {100 * MIN_TRUSTED_ACCURACY:.0f}%). Unless the labels really are "
+        "that noisy, most flags are then its own mistakes, not label errors. Compare with a "
+        "stronger predictor (your model's out-of-sample --pred-probs, --predictor cnn for small "
+        "images, or an ensemble such as logreg+mlp+cnn): if the accuracy rises, trust its flags."
     )
 
 
