@@ -69,3 +69,17 @@ def test_cli_prints_accuracy_next_to_the_count_and_the_warning_once(tmp_path):
     out = " ".join(result.output.split())
     assert "label issues among 400 audited rows (" in out and "pp.npy: " in out
     assert out.count("most flags are then its own mistakes") == 1
+
+
+def test_demo_stage_logs_the_accuracy_next_to_the_count(tmp_path):
+    from curate.demo import stages
+    from tests.pipelines._label_data import write_digits
+
+    write_digits(tmp_path / "embedded", n=300, flips=30, embedding=True)  # stands in for effnet
+    lines: list[str] = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", WeakPredictorWarning)  # logged, not raised
+        dict(stages())["label-issues"](tmp_path, lines.append)
+    text = "\n".join(lines)
+    assert "label issues among 300 audited rows (logreg:" in text
+    assert "out-of-sample accuracy vs the given labels" in text and "worst ten:" in text
