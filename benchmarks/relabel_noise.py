@@ -126,9 +126,10 @@ class SharedFeaturesRelabel(RelabelStep):
 
         cfg = self.config
         ids, y, X = embed_labelled(manifest, self.backbone, batch_size=cfg.batch_size)
-        heads = fit_head(X, y, n_classes=10, kind=cfg.head, folds=cfg.folds, seed=cfg.seed, ids=ids)
+        n = len(manifest.class_names)
+        heads = fit_head(X, y, n_classes=n, kind=cfg.head, folds=cfg.folds, seed=cfg.seed, ids=ids)
         self.teacher_ = BackboneTeacher(self.backbone, heads, manifest.class_names).setup()
-        self.k_ = min(cfg.top_k, 10)
+        self.k_ = min(cfg.top_k, n)
         self.base_dir_ = str(manifest.path)
         return self
 
