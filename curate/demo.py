@@ -67,21 +67,27 @@ def _prune(out_dir: Path, log: Callable[[str], None]) -> Path:
 
 def _label_issues(out_dir: Path, log: Callable[[str], None]) -> Path:
     """Audit the demo labels (DIR/embedded, else DIR/ingested pixels); log the worst ten."""
+    import warnings
+
     import numpy as np
 
     from curate.manifests.schema import class_names
     from curate.pipelines.label_issues import label_issues
+    from curate.pipelines.label_issues.summary import WeakPredictorWarning, summary_lines
 
     source, features = out_dir / "embedded", "auto"
     if not source.exists():
         source, features = out_dir / "ingested", "pixels"
         log(f"no {source.parent / 'embedded'}: auditing {source} with pixel features")
     out = out_dir / "label-issues"
-    result = label_issues(source, out, features=features, overwrite=True, log=log)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", WeakPredictorWarning)  # logged below, with the count
+        result = label_issues(source, out, features=features, overwrite=True, log=log)
     names = class_names(result.schema)
     quality = result.column("label_quality").to_numpy(zero_copy_only=False)
-    flagged = result.column("is_label_issue").fill_null(False).to_numpy(zero_copy_only=False)
-    log(f"{int(flagged.sum())} label issues among {result.num_rows} rows; worst ten:")
+    for line in summary_lines(result):
+        log(line)
+    log("worst ten:")
     log(f"{'id':<26} {'given':<12} {'suggested':<12} label_quality")
     given_col, suggested_col = result.column("label"), result.column("suggested_label")
     for i in np.argsort(np.nan_to_num(quality, nan=2.0), kind="stable")[:10]:

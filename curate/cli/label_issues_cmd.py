@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +11,7 @@ import typer
 from curate.cli.params import ENGINE_PARAMS, argument, command, option, pop_engine
 from curate.errors import InputError
 from curate.pipelines.label_issues.config import METHODS, PREDICTORS, LabelIssuesConfig
+from curate.pipelines.label_issues.summary import WeakPredictorWarning, summary_lines
 
 _D = LabelIssuesConfig()  # the library's defaults, shown by --help
 
@@ -67,19 +69,17 @@ def label_issues_cmd(**options: Any) -> None:
         config = LabelIssuesConfig(**options)
     except ValueError as exc:
         raise InputError(str(exc)) from exc
-    result = label_issues(
-        manifest,
-        out,
-        config=config,
-        log=lambda msg: console.print(msg, highlight=False, soft_wrap=True),
-        **io_options,
-    )
-    flagged = result.column("is_label_issue").fill_null(False)
-    audited = result.num_rows - result.column("is_label_issue").null_count
-    console.print(
-        f"{sum(flagged.to_pylist()):,} label issues among {audited:,} audited rows",
-        highlight=False,
-    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", WeakPredictorWarning)  # printed below, with the count
+        result = label_issues(
+            manifest,
+            out,
+            config=config,
+            log=lambda msg: console.print(msg, highlight=False, soft_wrap=True),
+            **io_options,
+        )
+    for line in summary_lines(result):
+        console.print(line, highlight=False, soft_wrap=True)
 
 
 def register(app: typer.Typer) -> None:

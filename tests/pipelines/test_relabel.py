@@ -160,3 +160,13 @@ def test_cli_relabel_and_mistakes(relabeled, tmp_path):
     )
     assert res.exit_code == 0, res.output
     assert "single-label accuracy 100.00%" in res.output and "true mistake" in res.output
+
+
+def test_cli_bad_input_is_one_clear_error_before_any_model_loads(tmp_path):
+    runner = CliRunner()
+    unlabelled = write_manifest(fashion_table(10).drop(["label"]), tmp_path / "m")
+    res = runner.invoke(app, ["relabel", str(unlabelled), "-o", str(tmp_path / "out")])
+    assert res.exit_code != 0 and "--teacher classifier:timm" in str(res.exception)
+    res = runner.invoke(app, ["relabel", str(unlabelled), "-o", str(tmp_path / "o2"),
+                              "--threshold", "0"])  # fmt: skip
+    assert res.exit_code != 0 and "threshold=0.0: must be in (0, 1]" in str(res.exception)

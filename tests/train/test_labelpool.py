@@ -138,3 +138,13 @@ def test_a_manifest_without_maps_is_a_clear_error(tmp_path):
     with pytest.raises(ManifestError, match="no label maps.*curate relabel"):
         LabelPoolingDataset(m)
     assert len(LabelPoolingDataset(m, target="global")) == 2
+
+
+def test_global_target_without_soft_labels_says_to_relabel(tmp_path):
+    t = pa.table({"id": ["a"], "image": pa.array([b"x"], pa.binary()), "label": [0]})
+    t = t.replace_schema_metadata(with_class_names(t.schema, ["a", "b"]).metadata)
+    m = write_manifest(t, tmp_path / "plain")
+    with pytest.raises(ManifestError, match="soft_classes.*run `curate relabel` first"):
+        LabelPoolingDataset(m, target="global")
+    with pytest.raises(ValueError, match="valid targets are pooled, global, label"):
+        LabelPoolingDataset(m, target="crop")

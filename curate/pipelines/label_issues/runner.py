@@ -50,6 +50,7 @@ from curate.pipelines.label_issues.report import (
     write_issues,
 )
 from curate.pipelines.label_issues.sources import PredProbsSource
+from curate.pipelines.label_issues.summary import PREDICTOR_KEY, warn_if_weak
 from curate.pipelines.label_issues.validate import check_chunk, check_shape, warn_renormalised
 
 Log = Callable[[str], None]
@@ -255,7 +256,14 @@ def label_issues(
     pyarrow.Table
         One row per manifest row: ``id``, the given label(s), and the new columns (null for
         rows not audited). The given->suggested class-pair table is in the schema metadata
-        (``curate.label_pairs``) and in run.json.
+        (``curate.label_pairs``) and in run.json, the predictor's name in ``curate.predictor``;
+        ``summary.summary_lines(result)`` gives the count and the predictor's accuracy.
+
+    Warns
+    -----
+    WeakPredictorWarning
+        When the predictions agree with fewer than 95% of the given labels: most flags are
+        then likely the predictor's own mistakes.
     """
     engine = options.pop("engine", "local")
     ray_address = options.pop("ray_address", None)
@@ -298,4 +306,9 @@ def label_issues(
             )
         if issues_out is not None:
             write_issues(base, columns, issues_out, overwrite=overwrite, run_info=info)
-    return results_table(plan, columns, pairs)
+    result = results_table(plan, columns, pairs)
+    result = result.replace_schema_metadata(
+        {**(result.schema.metadata or {}), PREDICTOR_KEY: source.encode()}
+    )
+    warn_if_weak(result)
+    return result
