@@ -121,3 +121,46 @@ def test_teacher_classes_that_differ_are_an_error(fashion, resnet_ckpt):
     )
     with pytest.raises(InputError, match="2 classes"):
         build_teacher(f"classifier:timm:resnet18={resnet_ckpt}", m, image_size=SIZE)
+
+
+def _imagenet_manifest(tmp_path):
+    import json
+
+    names = json.dumps([f"n{i:08d}" for i in range(1000)]).encode()
+    t = fashion_table(12)
+    return write_manifest(
+        t.replace_schema_metadata({b"curate.class_names": names}), tmp_path / "in1k"
+    )
+
+
+def test_imagenet_classifier_teacher_is_the_checkpoint_s_own_logits(tmp_path):
+    m = _imagenet_manifest(tmp_path)
+    t = build_teacher("imagenet:efficientnet_lite0", m, image_size=SIZE)
+    x, _ = decode_table(fashion_table(4), SIZE)
+    out = t.predict(x)
+    assert out.logits.shape == (4, 1000) and t.grid == 2
+    model = t.backbone.encoder.model.eval()
+    with torch.inference_mode():
+        own = model(t.backbone.normalise(x)).float()  # pool -> dropout (off) -> fc
+    assert torch.allclose(out.logits, own, atol=1e-3)
+    assert t.describe()["name"] == "imagenet:efficientnet_lite0"
+
+
+def test_imagenet_teacher_on_a_manifest_of_other_classes_is_an_error(fashion, tmp_path):
+    with pytest.raises(InputError, match="1000 ImageNet-1k classes.*10 classes.*T-shirt"):
+        build_teacher("imagenet", fashion, image_size=SIZE)
+    with pytest.raises(InputError, match="available offline are imagenet:efficientnet_lite0"):
+        build_teacher("imagenet:resnet50", _imagenet_manifest(tmp_path), image_size=SIZE)
+
+
+def test_reinforce_and_relabel_take_the_imagenet_teacher(tmp_path):
+    from curate.pipelines.reinforce import reinforce
+    from curate.pipelines.relabel import relabel
+
+    m = _imagenet_manifest(tmp_path)
+    r = reinforce(m, tmp_path / "r", teacher="imagenet", augs=2, top_k=5, progress="off")
+    classes = np.asarray(r.read().column("soft_classes").to_pylist())
+    assert classes.shape == (12, 10) and classes.max() < 1000
+    assert r.run_info["teacher"]["name"] == "imagenet:efficientnet_lite0"
+    rl = relabel(m, tmp_path / "rl", teacher="imagenet", image_size=SIZE, progress="off")
+    assert len(rl.read().column("labels")) == 12

@@ -210,6 +210,16 @@ def _classifier_teacher(spec: str, m: Manifest, opts: dict) -> ClassifierTeacher
     )
 
 
+def _member(spec: str, m: Manifest, opts: dict):
+    if spec.startswith("classifier:"):
+        return _classifier_teacher(spec, m, opts)
+    if spec == "imagenet" or spec.startswith("imagenet:"):
+        from curate.pipelines.teachers.imagenet import imagenet_teacher
+
+        return imagenet_teacher(spec, m, *_class_count(m), opts)
+    return _backbone_teacher(spec, m, opts)
+
+
 @dataclass(frozen=True)
 class TeacherConfig:
     """How a teacher is built (see :func:`build_teacher`).
@@ -265,7 +275,9 @@ def build_teacher(
         manifest's labels; ``timm:<name>=<weights>``: a timm backbone plus a head;
         ``classifier:timm:<name>=<weights>``: a user classifier with the manifest's classes
         (``<weights>.classes.txt`` beside it, if present, must list the same names);
-        several joined by ``+``: an ensemble (probabilities averaged).
+        ``imagenet:efficientnet_lite0``: the offline ImageNet classifier, for a manifest of
+        the 1000 ImageNet-1k classes (no head is fit); several joined by ``+``: an
+        ensemble (probabilities averaged).
     manifest
         The labelled manifest the heads are fit on (and whose classes a classifier must have).
     config, **options
@@ -281,11 +293,6 @@ def build_teacher(
     opts = {**dataclasses.asdict(cfg), "log": log}
     opts["image_size"] = cfg.image_size or default_image_size()
     parts = [p.strip() for p in (spec or DEFAULT_BACKBONE).split("+") if p.strip()]
-    members = [
-        _classifier_teacher(p, m, opts)
-        if p.startswith("classifier:")
-        else _backbone_teacher(p, m, opts)
-        for p in parts
-    ]
+    members = [_member(p, m, opts) for p in parts]
     teacher = members[0] if len(members) == 1 else Ensemble(members)
     return teacher.setup()

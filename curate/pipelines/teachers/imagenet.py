@@ -1,0 +1,91 @@
+"""An ImageNet classifier as a teacher, for a manifest of ImageNet-1k classes: the offline
+EfficientNet-Lite0 weights include their 1000-class classifier, so no head is fit.
+
+``--teacher imagenet:efficientnet_lite0`` (also ``imagenet`` alone). The manifest's ``label``
+values must be ImageNet-1k indices in the standard order (sorted WordNet ids, as torchvision's
+``ImageFolder`` over the ILSVRC-2012 train folder gives them): the teacher checks there are
+1000 classes, it cannot check the names offline.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from curate.errors import InputError
+from curate.manifests.io import Manifest
+from curate.pipelines.teachers.models import RESIZE_POLICY, Backbone, Teacher, TeacherOutput
+
+IMAGENET_CLASSES = 1000
+#: ``imagenet:<model>`` names the classifiers available offline.
+IMAGENET_MODELS = ("efficientnet_lite0",)
+
+
+class ImageNetTeacher(Teacher):
+    """EfficientNet-Lite0 with its own ImageNet classifier, applied to every feature-map cell.
+
+    The classifier follows a global average pool, and is linear, so the mean of the cell
+    logits is the model's own logits (the map needs no second pass).
+    """
+
+    def __init__(self, backbone: Backbone, class_names: list[str] | None = None):
+        self.backbone, self.class_names = backbone, class_names
+        self.image_size = backbone.image_size
+        self.name = f"imagenet:{backbone.model}"
+        self.grid = None
+
+    def setup(self) -> ImageNetTeacher:
+        if self.grid is None:
+            import torch
+
+            self.backbone.setup()
+            probe = torch.zeros(1, 3, self.image_size, self.image_size)
+            self.grid = int(self._predict(probe, folds=None, cells=True).cells.shape[-1])
+        return self
+
+    def _predict(self, images, *, folds, cells):
+        import torch
+
+        enc = self.backbone.setup().encoder
+        x = self.backbone.normalise(images)
+        with torch.inference_mode():
+            fmap = enc.model.extract_features(x).float()
+            fc = enc.model._fc
+            cell = (
+                torch.einsum("ndhw,cd->nchw", fmap, fc.weight.float())
+                + fc.bias.float()[:, None, None]
+            )
+        return TeacherOutput(cell.mean(dim=(2, 3)), cell if cells else None)
+
+    def describe(self) -> dict[str, Any]:
+        self.setup()
+        return {
+            "name": self.name,
+            **self.backbone.describe(),
+            "head": "imagenet-1k classifier (the checkpoint's own)",
+            "classes": self.class_names or f"ImageNet-1k ({IMAGENET_CLASSES}, standard order)",
+            "input_size": self.image_size,
+            "grid": self.grid,
+            "resize": RESIZE_POLICY,
+        }
+
+
+def imagenet_teacher(
+    spec: str, m: Manifest, n_classes: int, names: list[str] | None, opts: dict
+) -> ImageNetTeacher:
+    """``imagenet[:<model>]`` for manifest ``m`` (which must have the 1000 ImageNet classes)."""
+    model = spec.partition(":")[2] or IMAGENET_MODELS[0]
+    if model not in IMAGENET_MODELS:
+        raise InputError(
+            f"teacher {spec!r}: the ImageNet classifiers available offline are "
+            f"{', '.join('imagenet:' + x for x in IMAGENET_MODELS)}."
+        )
+    if n_classes != IMAGENET_CLASSES:
+        shown = f" ({', '.join(names[:5])}{', ...' if len(names) > 5 else ''})" if names else ""
+        raise InputError(
+            f"teacher {spec!r} predicts the {IMAGENET_CLASSES} ImageNet-1k classes but the "
+            f"manifest {m.path} has {n_classes} classes{shown}; use it only on a manifest "
+            "labelled with ImageNet-1k indices, or let the default teacher fit a head on "
+            "your classes (no --teacher)."
+        )
+    backbone = Backbone(model, None, image_size=opts["image_size"], device=opts["device"])
+    return ImageNetTeacher(backbone, names)
