@@ -10,7 +10,7 @@ evaluation protocol trains every set (synthetic and random real at the same IPC)
     OMP_NUM_THREADS=1 nice python benchmarks/distill.py --timing --work /tmp/distill-bench
 
 The full protocol (GPU): --iterations 20000 --real-per-class 256 --epochs 1000 --nets 10
---draws 5 --test-rows 0 --ipc 1 10 50.
+--draws 5 --test-rows 0 --ipc 1 10 50 (one --epochs/--nets value applies to every IPC).
 """
 
 from __future__ import annotations
@@ -84,8 +84,11 @@ def run_dataset(args) -> None:
     work.mkdir(parents=True, exist_ok=True)
     real = build(args.dataset, work)
     results = {"dataset": args.dataset, "distill": {}, "eval": {}, "args": vars(args)}
-    nets_per_ipc = args.nets * len(args.ipc) if len(args.nets) == 1 else args.nets
-    for ipc, epochs, nets in zip(args.ipc, args.epochs, nets_per_ipc, strict=True):
+
+    def per_ipc(values: list[int]) -> list[int]:  # one value for every IPC, or one per IPC
+        return values * len(args.ipc) if len(values) == 1 else values
+
+    for ipc, epochs, nets in zip(args.ipc, per_ipc(args.epochs), per_ipc(args.nets), strict=True):
         syns = []
         for spec in args.methods:
             method, fyi = spec.removesuffix("+fyi"), spec.endswith("+fyi")
@@ -183,7 +186,7 @@ def main() -> None:
         "--methods", nargs="+", default=["dm", "datadam"], help="dm, datadam, dm+fyi, ..."
     )
     ap.add_argument("--ipc", nargs="+", type=int, default=[1, 10])
-    ap.add_argument("--epochs", nargs="+", type=int, default=[300, 100], help="per IPC")
+    ap.add_argument("--epochs", nargs="+", type=int, default=[300, 100], help="one, or one per IPC")
     ap.add_argument("--iterations", type=int, default=150)
     ap.add_argument("--real-per-class", type=int, default=32)
     ap.add_argument("--nets", nargs="+", type=int, default=[3], help="one, or one per IPC")
