@@ -10,7 +10,7 @@ evaluation protocol trains every set (synthetic and random real at the same IPC)
     OMP_NUM_THREADS=1 nice python benchmarks/distill.py --timing --work /tmp/distill-bench
 
 The full protocol (GPU): --iterations 20000 --real-per-class 256 --epochs 1000 --nets 10
---draws 5 --test-rows 0 --ipc 1 10 50.
+--draws 5 --test-rows 0 --ipc 1 10 50 (one --epochs/--nets value applies to every IPC).
 """
 
 from __future__ import annotations
@@ -84,10 +84,15 @@ def run_dataset(args) -> None:
     work.mkdir(parents=True, exist_ok=True)
     real = build(args.dataset, work)
     results = {"dataset": args.dataset, "distill": {}, "eval": {}, "args": vars(args)}
-    for ipc, epochs in zip(args.ipc, args.epochs, strict=True):
+
+    def per_ipc(values: list[int]) -> list[int]:  # one value for every IPC, or one per IPC
+        return values * len(args.ipc) if len(values) == 1 else values
+
+    for ipc, epochs, nets in zip(args.ipc, per_ipc(args.epochs), per_ipc(args.nets), strict=True):
         syns = []
-        for method in args.methods:
-            out = work / f"{args.dataset}-{method}-ipc{ipc}"
+        for spec in args.methods:
+            method, fyi = spec.removesuffix("+fyi"), spec.endswith("+fyi")
+            out = work / f"{args.dataset}-{spec.replace('+', '-')}-ipc{ipc}"
             t0 = time.time()
             done = (out / "run.json").exists() and not (out / "_CURATE_IN_PROGRESS").exists()
             m = (
@@ -97,6 +102,7 @@ def run_dataset(args) -> None:
                     real,
                     out,
                     method=method,
+                    fyi=fyi,
                     ipc=ipc,
                     iterations=args.iterations,
                     real_per_class=args.real_per_class,
@@ -105,20 +111,20 @@ def run_dataset(args) -> None:
                     overwrite=not args.resume,
                 )
             )
-            results["distill"][f"{method}-ipc{ipc}"] = {
+            results["distill"][f"{spec}-ipc{ipc}"] = {
                 "timings": m.run_info["timings"],
                 "wall_s": time.time() - t0,
                 "loss_first_last": [m.run_info["losses"][0], m.run_info["losses"][-1]],
             }
             syns.append(out)
-            print(method, ipc, results["distill"][f"{method}-ipc{ipc}"], flush=True)
+            print(spec, ipc, results["distill"][f"{spec}-ipc{ipc}"], flush=True)
         t0 = time.time()
         table = distill_eval(
             syns,
             real=real,
             epochs=epochs,
-            nets=args.nets,
-            draws=args.draws,
+            nets=nets,
+            draws=min(args.draws, nets),
             test_rows=args.test_rows or None,
             seed=args.seed,
             out=work / f"{args.dataset}-eval-ipc{ipc}",
@@ -130,6 +136,7 @@ def run_dataset(args) -> None:
             "rows": rows,
             "reduced": meta["reduced"],
             "epochs": epochs,
+            "nets": nets,
             "wall_s": time.time() - t0,
         }
         for r in rows:
@@ -175,13 +182,15 @@ def main() -> None:
     ap.add_argument("--dataset", choices=["mnist", "fashion"])
     ap.add_argument("--timing", action="store_true")
     ap.add_argument("--work", default="/tmp/distill-bench")
-    ap.add_argument("--methods", nargs="+", default=["dm", "datadam"])
+    ap.add_argument(
+        "--methods", nargs="+", default=["dm", "datadam"], help="dm, datadam, dm+fyi, ..."
+    )
     ap.add_argument("--ipc", nargs="+", type=int, default=[1, 10])
-    ap.add_argument("--epochs", nargs="+", type=int, default=[300, 100], help="per IPC")
+    ap.add_argument("--epochs", nargs="+", type=int, default=[300, 100], help="one, or one per IPC")
     ap.add_argument("--iterations", type=int, default=150)
     ap.add_argument("--real-per-class", type=int, default=32)
-    ap.add_argument("--nets", type=int, default=3)
-    ap.add_argument("--draws", type=int, default=3)
+    ap.add_argument("--nets", nargs="+", type=int, default=[3], help="one, or one per IPC")
+    ap.add_argument("--draws", type=int, default=3, help="random-real draws (at most --nets)")
     ap.add_argument("--test-rows", type=int, default=2000)
     ap.add_argument("--timing-iterations", type=int, default=3)
     ap.add_argument("--seed", type=int, default=0)

@@ -100,3 +100,32 @@ def test_cuda_bf16_path_matches_the_cpu_result_closely(tmp_path, fashion):
     assert diff < 0.5  # bf16 autocast: close, not equal
     table = curate.distill_eval(gpu.path, real=fashion, epochs=2, nets=1, draws=1, width=8)
     assert table.num_rows == 2
+
+
+def test_datadam_matches_normalised_channel_power_attention_and_the_embedding():
+    """DataDAM's statistics follow the paper: per image, sum over channels of |f|^p at each
+    intermediate block, flattened and L2-normalised, then the final embedding (weight 0.01)."""
+    import torch
+
+    from curate.pipelines.distill.datadam import AttentionMatching, spatial_attention
+    from curate.train.convnet import seeded_convnet
+
+    f = torch.randn(2, 3, 4, 4)
+    a = spatial_attention(f, 4)
+    manual = (f.abs() ** 4).sum(1).flatten(1)
+    assert torch.allclose(a, manual / manual.norm(dim=1, keepdim=True))
+    assert torch.allclose(a.norm(dim=1), torch.ones(2))
+    # sign-blind and per-image scale-free: the map says where, not how much
+    assert torch.allclose(spatial_attention(-3 * f, 4), a, atol=1e-6)
+
+    net = seeded_convnet(0, channels=1, num_classes=3, image_size=28, width=8, depth=3)
+    x = torch.randn(5, 1, 28, 28)
+    method = AttentionMatching()
+    stats = method.statistics(net, x)
+    maps, embedding = net.feature_maps(x)
+    assert [s.shape[1] for s in stats] == [32 * 32, 16 * 16, embedding.shape[1]]
+    assert torch.allclose(stats[0], spatial_attention(maps[0], 4))
+    assert method.weights(len(stats)) == [1.0, 1.0, 0.01]
+    # the loss compares class means: identical batches match exactly, others do not
+    assert float(method.loss(stats, stats)) == 0.0
+    assert float(method.loss(stats, method.statistics(net, x.flip(3)))) > 0
