@@ -81,5 +81,5 @@ def test_demo_stage_logs_the_accuracy_next_to_the_count(tmp_path):
         warnings.simplefilter("error", WeakPredictorWarning)  # logged, not raised
         dict(stages())["label-issues"](tmp_path, lines.append)
     text = "\n".join(lines)
-    assert "label issues among 300 audited rows (logreg:" in text
+    assert "label issues among 300 audited rows (cnn:" in text  # the demo's predictor
     assert "out-of-sample accuracy vs the given labels" in text and "worst ten:" in text
