@@ -52,12 +52,16 @@ def weak_predictor_message(accuracy: float | None, predictor: str) -> str | None
     """The warning for an accuracy below :data:`MIN_TRUSTED_ACCURACY`, else None."""
     if accuracy is None or accuracy >= MIN_TRUSTED_ACCURACY:
         return None
+    others = ["your model's out-of-sample --pred-probs"]
+    if "cnn" not in predictor.split("+"):
+        others.append("--predictor cnn for small images")
+    others.append("an ensemble such as logreg+mlp+cnn")
     return (
         f"warning: {predictor} agrees with only {100 * accuracy:.1f}% of the given labels out "
         f"of sample (under {100 * MIN_TRUSTED_ACCURACY:.0f}%). Unless the labels really are "
         "that noisy, most flags are then its own mistakes, not label errors. Compare with a "
-        "stronger predictor (your model's out-of-sample --pred-probs, --predictor cnn for small "
-        "images, or an ensemble such as logreg+mlp+cnn): if the accuracy rises, trust its flags."
+        f"stronger predictor ({', '.join(others[:-1])} or {others[-1]}): if the accuracy "
+        "rises, trust its flags."
     )
 
 
