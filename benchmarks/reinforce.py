@@ -362,6 +362,26 @@ def _mean_std(rows: list[dict], key: str) -> list[float]:
     return [float(v.mean()), float(v.std(ddof=1)) if len(v) > 1 else 0.0]
 
 
+def _students(args, subset, plus, n_classes: int, xe, yte) -> dict:
+    """Train each arm's student for every seed: (a) plain + policy, (b) replayed views + KL."""
+    from curate.train.replay import ReplayDataset
+
+    arms = {arm: [] for arm in args.arms}
+    for seed in args.seeds:
+        if "plain" in arms:
+            ds = PlainAugmented(subset, args.policy, seed, n_classes)
+            arms["plain"].append(train_student(args, ds, xe, yte, seed=seed, loss="ce"))
+            print("plain", arms["plain"][-1], flush=True)
+        if "reinforced" in arms:
+            ds = ReplayDataset(plus, seed=seed, plain_prob=args.plain_prob)
+            arms["reinforced"].append(train_student(args, ds, xe, yte, seed=seed, loss="kl"))
+            print("reinforced", arms["reinforced"][-1], flush=True)
+    return {
+        arm: {"runs": rows, **{k: _mean_std(rows, k) for k in ("accuracy", "ece", "train_s")}}
+        for arm, rows in arms.items()
+    }
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--dataset", choices=["fashion", "mnist"], default="fashion")
@@ -381,6 +401,10 @@ def main() -> None:
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--reuse", action="store_true", help="reuse a finished reinforced subset")
     ap.add_argument("--tag", default="", help="suffix of the results file")
+    ap.add_argument(
+        "--plain-prob", type=float, default=0.0, help="ReplayDataset: plain image, one-hot"
+    )
+    ap.add_argument("--arms", nargs="+", default=["plain", "reinforced"])
     args = ap.parse_args()
     args.policy = args.policy or POLICY[args.dataset]
     import torch
@@ -399,21 +423,9 @@ def main() -> None:
     else:
         plus, results["reinforce"] = run_reinforce(args, subset, spec, plus_dir)
     print("reinforce", json.dumps(results["reinforce"]), flush=True)
-    from curate.train.replay import ReplayDataset
-
     xe = torch.from_numpy(xte).unsqueeze(1).float().div(255)
-    arms = {"plain": [], "reinforced": []}
-    for seed in args.seeds:
-        ds = PlainAugmented(subset, args.policy, seed, len(names))
-        arms["plain"].append(train_student(args, ds, xe, yte, seed=seed, loss="ce"))
-        print("plain", arms["plain"][-1], flush=True)
-        ds = ReplayDataset(plus, seed=seed)
-        arms["reinforced"].append(train_student(args, ds, xe, yte, seed=seed, loss="kl"))
-        print("reinforced", arms["reinforced"][-1], flush=True)
-    results["students"] = {
-        arm: {"runs": rows, **{k: _mean_std(rows, k) for k in ("accuracy", "ece", "train_s")}}
-        for arm, rows in arms.items()
-    }
+    results["plain_prob"] = args.plain_prob
+    results["students"] = _students(args, subset, plus, len(names), xe, yte)
     out = work / f"results-{args.dataset}{args.tag}.json"
     out.write_text(json.dumps(results, indent=1))
     for arm, r in results["students"].items():
