@@ -25,7 +25,8 @@ PARAMS = [
     option("pred_probs", str | None, None, "--pred-probs",
            help="Your model's out-of-sample probabilities: FILE.npy, or PARQUET[:column]."),
     option("predictor", str, _D.predictor, "--predictor",
-           help=f"Built-in predictor(s), '+' for an ensemble: {', '.join(PREDICTORS)}."),
+           help=f"Built-in predictor(s), '+' for an ensemble: {', '.join(PREDICTORS)}; "
+                "auto: cnn for small images without an embedding, else logreg."),
     option("method", str, _D.method, "--method",
            help=f"cleanlab filter_by: {', '.join(METHODS)}."),
     option("rank_by", str, _D.rank_by, "--rank-by",

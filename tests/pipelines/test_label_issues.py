@@ -183,7 +183,7 @@ def test_embeds_first_when_features_are_needed_and_missing(tmp_path):
     pytest.importorskip("efficientnet_lite_pytorch")
     path, _ = write_digits(tmp_path / "d.parquet", n=60, flips=3)
     logs: list[str] = []
-    result = label_issues(path, tmp_path / "out", folds=2, log=logs.append)
+    result = label_issues(path, tmp_path / "out", folds=2, predictor="logreg", log=logs.append)
     assert any("embedding with efficientnet_lite0 first" in line for line in logs)
     assert result.column("label_quality").null_count == 0
     out = open_manifest(tmp_path / "out")
@@ -201,3 +201,17 @@ def test_demo_stage_falls_back_to_pixels_and_logs_the_worst_ten(tmp_path):
     header = next(i for i, line in enumerate(logs) if line.startswith("id "))
     assert len(logs[header + 1 : header + 11]) == 10
     assert all(line.startswith("d0") for line in logs[header + 1 : header + 11])
+
+
+def test_auto_predictor_is_the_pixel_cnn_for_small_images_without_an_embedding(tmp_path):
+    path, _ = write_digits(tmp_path / "d.parquet", n=200, flips=10)
+    logs: list[str] = []
+    result = label_issues(path, folds=2, log=logs.append)
+    assert any("predictor auto -> cnn: no embedding column and small images" in x for x in logs)
+    assert not any("embedding with" in x for x in logs)  # no embedding pass
+    assert result.schema.metadata[b"curate.predictor"] == b"cnn"
+    emb, _ = write_digits(tmp_path / "e.parquet", n=200, flips=10, embedding=True)
+    logs.clear()
+    result = label_issues(emb, folds=2, log=logs.append)
+    assert any("predictor auto -> logreg (an embedding column)" in x for x in logs)
+    assert result.schema.metadata[b"curate.predictor"] == b"logreg"

@@ -20,7 +20,9 @@ PREDICTORS = ("logreg", "mlp", "cnn", "zero_shot")
 
 
 def parse_predictor(spec: str) -> tuple[str, ...]:
-    """Split ``"logreg+mlp"`` into its members, checking each name."""
+    """Split ``"logreg+mlp"`` into its members, checking each name (``auto`` stands alone)."""
+    if spec == "auto":
+        return ("auto",)
     parts = tuple(p.strip() for p in spec.split("+") if p.strip())
     bad = [p for p in parts if p not in PREDICTORS]
     if not parts or bad:
@@ -44,7 +46,8 @@ class LabelIssuesConfig:
     predictor
         Built-in predictor(s) when no ``pred_probs`` are given: ``logreg``, ``mlp``, ``cnn``
         (torch, pixels of small images), ``zero_shot`` (open_clip text prompts), or an ensemble
-        like ``logreg+mlp`` (probabilities averaged).
+        like ``logreg+mlp`` (probabilities averaged). ``auto`` (default): ``cnn`` for small
+        images without an embedding, else ``logreg`` (see ``label_issues.choose``).
     folds
         K of the stratified K-fold cross-validation.
     seed
@@ -69,7 +72,7 @@ class LabelIssuesConfig:
 
     method: str = "prune_by_noise_rate"
     rank_by: str = "self_confidence"
-    predictor: str = "logreg"
+    predictor: str = "auto"
     folds: int = 5
     seed: int = 0
     audit_split: str | None = None

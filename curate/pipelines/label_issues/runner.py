@@ -20,6 +20,7 @@ from curate.manifests import schema as S
 from curate.manifests.io import Manifest, open_manifest, prepare_output
 from curate.manifests.runinfo import Timer, make_run_info
 from curate.pipelines.label_issues.audit import ensemble, member_pred_probs, warn_small_classes
+from curate.pipelines.label_issues.choose import choose_predictor
 from curate.pipelines.label_issues.config import (
     CHUNKED_METHODS,
     CHUNKED_RANK_BY,
@@ -274,6 +275,9 @@ def label_issues(
     for target in (out, issues_out):
         if target is not None and Path(target).exists() and not overwrite:
             prepare_output(target, overwrite=False)  # raises before any work
+    cfg, why = choose_predictor(m, cfg)
+    if why and pred_probs is None:
+        log(why)
     timer, t0 = Timer(), time.perf_counter()
     with _base_manifest(m, cfg, pred_probs is not None, log) as base:
         width = PredProbsSource(pred_probs).shape[1] if pred_probs is not None else None
