@@ -13,7 +13,7 @@ from typing import Any
 
 from curate.errors import InputError
 from curate.manifests.io import Manifest
-from curate.pipelines.teachers.models import RESIZE_POLICY, Backbone, Teacher, TeacherOutput
+from curate.pipelines.teachers.models import RESIZE_POLICY, Backbone, Teacher, linear_cells
 
 IMAGENET_CLASSES = 1000
 #: ``imagenet:<model>`` names the classifiers available offline.
@@ -35,26 +35,12 @@ class ImageNetTeacher(Teacher):
 
     def setup(self) -> ImageNetTeacher:
         if self.grid is None:
-            import torch
-
-            self.backbone.setup()
-            probe = torch.zeros(1, 3, self.image_size, self.image_size)
-            self.grid = int(self._predict(probe, folds=None, cells=True).cells.shape[-1])
+            self.grid = self.backbone.grid()
         return self
 
     def _predict(self, images, *, folds, cells):
-        import torch
-
-        enc = self.backbone.setup().encoder
-        x = self.backbone.normalise(images)
-        with torch.inference_mode():
-            fmap = enc.model.extract_features(x).float()
-            fc = enc.model._fc
-            cell = (
-                torch.einsum("ndhw,cd->nchw", fmap, fc.weight.float())
-                + fc.bias.float()[:, None, None]
-            )
-        return TeacherOutput(cell.mean(dim=(2, 3)), cell if cells else None)
+        fmap = self.backbone.raw_features(images)
+        return linear_cells(fmap, self.backbone.encoder.model._fc, cells=cells)
 
     def describe(self) -> dict[str, Any]:
         self.setup()

@@ -80,8 +80,8 @@ class Backbone:
             x = x.clamp_(0.0, 1.0)
         return (x - enc._mean) / enc._std
 
-    def features(self, images):
-        """The feature map ``(N, D, h, w)``, scaled so its spatial mean has unit norm."""
+    def raw_features(self, images):
+        """The last feature map ``(N, D, h, w)`` before pooling, float32, as the model gives it."""
         import torch
 
         enc = self.setup().encoder
@@ -94,8 +94,20 @@ class Backbone:
         fmap = fmap.float()
         if fmap.ndim != 4:
             raise InputError(f"teacher backbone {self.model!r} gives no 2-D feature map.")
+        return fmap
+
+    def features(self, images):
+        """The feature map ``(N, D, h, w)``, scaled so its spatial mean has unit norm."""
+        fmap = self.raw_features(images)
         norm = fmap.mean(dim=(2, 3)).norm(dim=1).clamp(min=1e-12)
         return fmap / norm[:, None, None, None]
+
+    def grid(self) -> int:
+        """Side of the feature map at this backbone's input size (one probe image)."""
+        import torch
+
+        probe = torch.zeros(1, 3, self.image_size, self.image_size)
+        return int(self.raw_features(probe).shape[-1])
 
     def describe(self) -> dict[str, Any]:
         meta = self.setup().encoder.metadata()
@@ -160,11 +172,7 @@ class BackboneTeacher(Teacher):
 
     def setup(self) -> BackboneTeacher:
         if self.grid is None:
-            import torch
-
-            self.backbone.setup()
-            probe = torch.zeros(1, 3, self.image_size, self.image_size)
-            self.grid = int(self.backbone.features(probe).shape[-1])
+            self.grid = self.backbone.grid()
         return self
 
     def _predict(self, images, *, folds, cells):
@@ -299,12 +307,7 @@ class ClassifierTeacher(Teacher):
 
         with torch.inference_mode():
             fmap = self.net.forward_features(self._prepare(images)).float()
-            fc = self.net.get_classifier()
-            cell = (
-                torch.einsum("ndhw,cd->nchw", fmap, fc.weight.float())
-                + fc.bias.float()[:, None, None]
-            )
-        return TeacherOutput(cell.mean(dim=(2, 3)), cell if cells else None)
+            return linear_cells(fmap, self.net.get_classifier(), cells=cells)
 
     def describe(self) -> dict[str, Any]:
         from curate.pipelines.embed.encoders import file_sha256
@@ -369,6 +372,18 @@ class Ensemble(Teacher):
         for i, m in enumerate(self.members):
             m.save(d / f"member{i}")
         return d
+
+
+def linear_cells(fmap, fc, *, cells: bool = True) -> TeacherOutput:
+    """A GAP + linear classifier ``fc`` applied to every cell of ``fmap`` ``(N, D, h, w)``: the
+    cell logits, and their mean, which is the classifier on the pooled map (it is linear)."""
+    import torch
+
+    with torch.inference_mode():
+        cell = (
+            torch.einsum("ndhw,cd->nchw", fmap, fc.weight.float()) + fc.bias.float()[:, None, None]
+        )
+    return TeacherOutput(cell.mean(dim=(2, 3)), cell if cells else None)
 
 
 def _to_grid(cells, g: int):
