@@ -3,9 +3,10 @@ over a manifest. ``run(step, manifest, out, engine="local")`` is the one entry p
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,7 @@ __all__ = [
     "UnknownEngineError",
     "add_columns",
     "check_engine",
+    "fitting",
     "extend_schema",
     "run",
     "run_local",
@@ -50,6 +52,20 @@ def check_engine(engine: str) -> str:
             f"unknown engine {engine!r} (--engine); choose one of {', '.join(ENGINES)}"
         )
     return engine
+
+
+@contextlib.contextmanager
+def fitting(engine: str, ray_address: str | None = None) -> Iterator[None]:
+    """Where a caller fits a step itself before ``run`` (to read what it learned first): under
+    ``engine="ray"`` one Ray session for the fit and the run, and the fit's per-group work
+    (:mod:`curate.engines.groups`) as a Ray Data groupby, as in the Ray engine's own fit."""
+    if check_engine(engine) != "ray":
+        yield
+        return
+    from curate.engines.groups import groups_on_ray
+
+    with ray_session(ray_address), groups_on_ray():
+        yield
 
 
 def run(

@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import dataclasses
 
-from curate.manifests import schema as S
 from curate.manifests.io import Manifest
 from curate.pipelines.label_issues.config import LabelIssuesConfig
 from curate.pipelines.label_issues.features import has_embedding, pixel_side
+from curate.pipelines.label_issues.plan import is_multilabel
 
 AUTO = "auto"
 
@@ -25,10 +25,9 @@ def choose_predictor(m: Manifest, cfg: LabelIssuesConfig) -> tuple[LabelIssuesCo
     """``cfg`` with ``predictor="auto"`` replaced by the choice, and why (empty when given)."""
     if cfg.predictor != AUTO:
         return cfg, ""
-    names = m.schema.names
-    multilabel = S.LABEL not in names and S.LABELS in names
+    multilabel, embedded = is_multilabel(m.schema.names), has_embedding(m)
     small = None if multilabel or cfg.features == "embedding" else pixel_side(m)
-    wants_pixels = cfg.features == "pixels" or not has_embedding(m)
+    wants_pixels = cfg.features == "pixels" or not embedded
     if small is not None and wants_pixels:
         what = "pixel features" if cfg.features == "pixels" else "no embedding column"
         why = (
@@ -37,7 +36,7 @@ def choose_predictor(m: Manifest, cfg: LabelIssuesConfig) -> tuple[LabelIssuesCo
             "(pass --predictor logreg to embed first instead)"
         )
         return dataclasses.replace(cfg, predictor="cnn"), why
-    reason = "an embedding column" if has_embedding(m) else "images too large for the pixel CNN"
+    reason = "an embedding column" if embedded else "images too large for the pixel CNN"
     if multilabel:
         reason = "multi-labels"
     return dataclasses.replace(cfg, predictor="logreg"), f"predictor auto -> logreg ({reason})"

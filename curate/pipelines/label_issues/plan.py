@@ -81,10 +81,15 @@ def _n_classes(names, labels, multilabel: bool, width: int | None) -> int:
     return int(labels.max()) + 1 if len(labels) else 0
 
 
+def is_multilabel(names: list[str]) -> bool:
+    """A manifest is audited as multi-label when it has ``labels`` and no ``label``."""
+    return S.LABEL not in names and S.LABELS in names
+
+
 def make_plan(manifest: Manifest, cfg: LabelIssuesConfig, *, width: int | None = None) -> Plan:
     """Read ids, labels and splits; decide the audited and training rows; check labels."""
     names = manifest.schema.names
-    multilabel = S.LABEL not in names and S.LABELS in names
+    multilabel = is_multilabel(names)
     label_col = S.LABELS if multilabel else S.LABEL
     if label_col not in names:
         raise ManifestError(

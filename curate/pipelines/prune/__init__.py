@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 from dataclasses import asdict
 
 import numpy as np
 
 from curate.config import resolve_config
-from curate.engines import check_engine, run
+from curate.engines import check_engine, fitting, run
 from curate.manifests.io import Manifest, open_manifest, prepare_output, write_manifest
 from curate.manifests.runinfo import Timer, write_run_json
 from curate.pipelines.cluster import centroids_path
@@ -156,13 +155,7 @@ def prune(
         for path in (out, kept_out):
             if path is not None:
                 prepare_output(path)  # an existing output fails before any work
-    with contextlib.ExitStack() as stack:
-        if engine == "ray":  # one session for the fit and the write; the fit's per-cluster
-            from curate.engines.groups import groups_on_ray  # work is a Ray Data groupby
-            from curate.engines.ray_engine import ray_session
-
-            stack.enter_context(ray_session(ray_address))
-            stack.enter_context(groups_on_ray())
+    with fitting(engine, ray_address):  # the fit here; under Ray its clusters as a groupby
         return _prune(m, out, cfg, kept_out, engine, ray_address, overwrite, progress)
 
 
