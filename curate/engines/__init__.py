@@ -3,10 +3,9 @@ over a manifest. ``run(step, manifest, out, engine="local")`` is the one entry p
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +14,7 @@ from curate.engines.local import run_local
 from curate.engines.options import RunOptions
 from curate.engines.progress import Progress
 from curate.engines.ray_engine import ray_session, run_ray
+from curate.engines.workers import RayWorkers, ThreadWorkers, Workers, workers_for
 from curate.errors import InputError
 from curate.manifests.io import Manifest, prepare_output, write_manifest
 
@@ -23,18 +23,21 @@ __all__ = [
     "FitStep",
     "Progress",
     "Resources",
+    "RayWorkers",
     "RunOptions",
     "Step",
     "StepError",
+    "ThreadWorkers",
     "UnknownEngineError",
+    "Workers",
     "add_columns",
     "check_engine",
-    "fitting",
     "extend_schema",
     "run",
     "run_local",
     "run_ray",
     "ray_session",
+    "workers_for",
 ]
 
 #: Engines by name: each takes ``(step, manifest, out, **options)`` and returns the Manifest.
@@ -52,20 +55,6 @@ def check_engine(engine: str) -> str:
             f"unknown engine {engine!r} (--engine); choose one of {', '.join(ENGINES)}"
         )
     return engine
-
-
-@contextlib.contextmanager
-def fitting(engine: str, ray_address: str | None = None) -> Iterator[None]:
-    """Where a caller fits a step itself before ``run`` (to read what it learned first): under
-    ``engine="ray"`` one Ray session for the fit and the run, and the fit's per-group work
-    (:mod:`curate.engines.groups`) as a Ray Data groupby, as in the Ray engine's own fit."""
-    if check_engine(engine) != "ray":
-        yield
-        return
-    from curate.engines.groups import groups_on_ray
-
-    with ray_session(ray_address), groups_on_ray():
-        yield
 
 
 def run(

@@ -9,9 +9,10 @@ A step never reads or writes a manifest itself and never imports an engine. It i
 - ``resources``: what one worker needs (cpus, gpus, memory), mapped by the engine.
 
 A step that must see the whole data first (k-means, per-cluster quotas, a cross-validated
-head) is a :class:`FitStep`: the engine calls ``fit(manifest)`` once (on one worker), which
-learns attributes ending in ``_`` and returns self; the fitted object is then shipped to
-every worker and runs ``process`` batch by batch.
+head) is a :class:`FitStep`: the engine calls ``fit(manifest, workers)`` once, which learns
+attributes ending in ``_`` and returns self, handing its independent pieces of work to the
+engine's ``workers``; the fitted object is then shipped to every worker and runs ``process``
+batch by batch.
 """
 
 from __future__ import annotations
@@ -70,6 +71,8 @@ class Step:
     #: Whether ``process`` may run on several threads of one process at once (steps whose
     #: work releases the GIL: Arrow, numpy, FAISS); the local engine then uses threads.
     thread_safe: ClassVar[bool] = False
+    #: Columns the input must have (a step that derives ids itself needs none).
+    requires: ClassVar[tuple[str, ...]] = (S.ID,)
 
     def __init__(self, config: Any = None) -> None:
         self.config = config
@@ -100,6 +103,9 @@ class Step:
         """Extra run.json fields (a model's name and checkpoint hash, fitted tables)."""
         return {}
 
+    def finish(self) -> None:
+        """Called once after every row is written (release what ``fit`` left on disk)."""
+
     def config_record(self) -> dict[str, Any]:
         """The config as run.json and the resume check see it."""
         cfg = self.config
@@ -127,12 +133,15 @@ class Step:
 class FitStep(Step):
     """A step that learns from the whole manifest before its per-batch ``process``.
 
-    ``fit(manifest)`` reads what it needs through the :class:`~curate.manifests.Manifest`
-    API (a sample, one column, grouped rows), sets attributes ending in ``_`` and returns
-    self. The fitted object must pickle: the Ray engine fits on one worker and ships it.
+    ``fit(manifest, workers=None)`` reads what it needs through the
+    :class:`~curate.manifests.Manifest` API (a sample, one column, grouped rows), sets
+    attributes ending in ``_`` and returns self. Independent pieces of work inside the fit (a
+    range of rows, a batch of clusters) go to ``workers`` (:mod:`curate.engines.workers`: the
+    engine's threads, or Ray tasks), never to a loop of the step's own. The fitted object
+    must pickle: the Ray engine ships it to every actor.
     """
 
-    def fit(self, manifest) -> FitStep:
+    def fit(self, manifest, workers=None) -> FitStep:
         raise NotImplementedError
 
     @property
@@ -164,3 +173,14 @@ def extend_schema(schema: pa.Schema, fields: list[pa.Field]) -> pa.Schema:
     out = [new.pop(f.name, f) for f in schema]
     out.extend(f for f in fields if f.name in new)
     return pa.schema(out, metadata=schema.metadata)
+
+
+def fit_step(step: FitStep, manifest, workers) -> FitStep:
+    """``step.fit(manifest, workers)``, or ``step.fit(manifest)`` for a step whose ``fit``
+    takes no workers (steps written before the workers service)."""
+    import inspect
+
+    params = inspect.signature(step.fit).parameters
+    if "workers" in params or len(params) > 1:
+        return step.fit(manifest, workers)
+    return step.fit(manifest)

@@ -18,9 +18,10 @@ from pathlib import Path
 from typing import Any
 
 from curate.config import resolve_config
-from curate.engines.base import FitStep, Step
+from curate.engines.base import FitStep, Step, fit_step
 from curate.engines.options import RunOptions
 from curate.engines.progress import Progress
+from curate.engines.workers import ThreadWorkers
 from curate.errors import InputError
 from curate.manifests import parallel as P
 from curate.manifests.io import Manifest, ManifestWriter, open_manifest
@@ -109,18 +110,21 @@ class ShardedRun:
 
     def __init__(self, step: Step, manifest, out, opt: RunOptions, *, workers: int) -> None:
         self.step, self.opt = step, opt
-        self.m = open_manifest(manifest).validate()
+        self.m = open_manifest(manifest).validate(required=step.requires)
         self.timings: dict[str, float] = {}
         self.writer: ManifestWriter | None = None
         self._out, self._workers = out, workers
 
     def fit(self, fit_fn=None) -> None:
         """Fit a :class:`FitStep` that is not fitted yet (``fit_fn(step, manifest)`` runs it
-        elsewhere and returns the fitted step; default: here)."""
+        elsewhere and returns the fitted step; default: here, on this engine's threads)."""
         step = self.step
         if isinstance(step, FitStep) and not step.fitted:
             t0 = time.perf_counter()
-            self.step = fit_fn(step, self.m) if fit_fn else step.fit(self.m)
+            if fit_fn:
+                self.step = fit_fn(step, self.m)
+            else:
+                self.step = fit_step(step, self.m, ThreadWorkers(self.opt.workers))
             self.timings["fit"] = round(time.perf_counter() - t0, 4)
 
     def open(self) -> list[int]:
@@ -160,6 +164,7 @@ class ShardedRun:
             info[key] = {**info[key], **value} if both else value
         self.writer.close(info)
         (self.writer.out / RESUME_MARKER).unlink(missing_ok=True)
+        self.step.finish()
         return Manifest(self.writer.out)
 
 

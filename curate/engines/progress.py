@@ -1,9 +1,11 @@
-"""Progress of a long run, owned by the engine: a rich bar on a terminal, one line per shard
-in logs (CI, pipes), nothing when asked to be quiet."""
+"""Progress of a long run, owned by the engine: a rich bar on a terminal; in logs (CI, pipes)
+one line per shard and a status line at least every 25 seconds however long a shard takes;
+nothing when asked to be quiet."""
 
 from __future__ import annotations
 
 import sys
+import threading
 import time
 from typing import TextIO
 
@@ -32,6 +34,8 @@ class Progress:
     """
 
     MODES = ("auto", "bar", "lines", "off")
+    #: In log mode, a line at least this often (seconds), however large the shards.
+    INTERVAL = 25.0
 
     def __init__(
         self, label: str, total: int, *, mode: str = "auto", stream: TextIO | None = None
@@ -44,20 +48,45 @@ class Progress:
             mode = "bar" if getattr(self.stream, "isatty", lambda: False)() else "lines"
         self.mode = mode
         self.done = 0
-        self._t0 = time.perf_counter()
+        self._t0 = self._last = time.perf_counter()
         self._bar = None
         self._task = None
+        self._ticker: threading.Thread | None = None
+        self._stop = threading.Event()
 
     def __enter__(self) -> Progress:
         if self.mode == "bar":
             self._start_bar()
         elif self.mode == "lines":
             self.line(f"{self.total:,} rows to process")
+            self._ticker = threading.Thread(target=self._tick, daemon=True)
+            self._ticker.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        if self._ticker is not None:
+            self._ticker.join()
         if self._bar is not None:
             self._bar.stop()
+
+    def _tick(self) -> None:
+        """Log mode: a status line whenever nothing was printed for :attr:`INTERVAL` s."""
+        while not self._stop.wait(1.0):
+            if time.perf_counter() - self._last >= self.INTERVAL:
+                self.line(self.status())
+
+    def status(self) -> str:
+        """``done/total rows, rate, elapsed, ETA`` (or just the elapsed time before any row)."""
+        elapsed = _clock(time.perf_counter() - self._t0)
+        if not self.done:
+            return f"working, elapsed {elapsed}"
+        eta = self.eta()
+        left = "--" if eta != eta else _clock(eta)  # NaN before the first rows
+        return (
+            f"{self.done:,}/{self.total:,} rows, {self.rate:,.0f} rows/s, elapsed {elapsed}, "
+            f"ETA {left}"
+        )
 
     def _start_bar(self) -> None:
         from rich.console import Console
@@ -102,18 +131,13 @@ class Progress:
         """One line per finished shard in log mode (the bar shows it already)."""
         if self.mode != "lines":
             return
-        eta = self.eta()
-        left = "--" if eta != eta else _clock(eta)  # NaN before the first rows
-        self.line(
-            f"shard {index + 1}/{shards}: {self.done:,}/{self.total:,} rows, "
-            f"{self.rate:,.0f} rows/s, elapsed {_clock(time.perf_counter() - self._t0)}, "
-            f"ETA {left}"
-        )
+        self.line(f"shard {index + 1}/{shards}: {self.status()}")
 
     def line(self, text: str) -> None:
         """A message that is not a shard line (a fit stage starting, a resume)."""
         if self.mode == "off":
             return
+        self._last = time.perf_counter()
         if self._bar is not None:
             self._bar.console.print(f"{self.label}: {text}", highlight=False)
         else:

@@ -5,9 +5,9 @@ shard's rows in batches tagged with their place in the manifest, the step runs i
 ``map_batches`` on an actor pool (``setup()`` once per actor, ``num_gpus``/``num_cpus`` from
 the step's :class:`~curate.engines.base.Resources`), and the driver writes each shard
 atomically as its batches arrive, in order. A :class:`~curate.engines.base.FitStep` is
-fitted first in one Ray task and the fitted object is shipped to every actor; per-cluster
-work inside the fit (SemDeDup) runs as a Ray Data groupby on the cluster
-(:mod:`curate.engines.groups`). Shards, resume
+fitted first in one Ray task and the fitted object is shipped to every actor; independent
+work inside the fit (row ranges, batches of clusters) runs as Ray tasks
+(:mod:`curate.engines.workers`). Shards, resume
 and run.json are the local engine's (:class:`~curate.engines.local.ShardedRun`), so a Ray
 run's output is an ordinary manifest, equal row for row to the local run's, and a killed
 Ray run resumes (under either engine) from the shards it finished.
@@ -109,10 +109,10 @@ class _StepActor:
 
 
 def _fit_remote(step, path: str):
-    from curate.engines.groups import groups_on_ray
+    from curate.engines.base import fit_step
+    from curate.engines.workers import RayWorkers
 
-    with groups_on_ray():  # per-cluster work in the fit becomes a Ray Data groupby
-        return step.fit(Manifest(path))
+    return fit_step(step, Manifest(path), RayWorkers())  # the fit's items: Ray tasks
 
 
 def _pool_size(ray, step: Step, opt: RunOptions, shards: int) -> int:

@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from curate.engines import run, run_local, run_ray
+from curate.engines import ray_session, run, run_local, run_ray
 from curate.manifests.io import Manifest, write_manifest
 from tests.conftest import embedded_table
 from tests.engines.test_local import Centered, FailsAfter, FirstCoordinate
@@ -134,22 +134,23 @@ def test_ray_address_needs_the_ray_engine(source, tmp_path):
         run(FirstCoordinate(), source, tmp_path / "x", ray_address="127.0.0.1:6379")
 
 
-def test_per_group_work_as_a_ray_groupby_equals_threads():
+def test_per_group_work_as_ray_tasks_equals_threads():
     import numpy as np
 
-    from curate.engines.groups import groups_on_ray, map_groups
+    from curate.engines.workers import RayWorkers, ThreadWorkers
 
     rng = np.random.default_rng(0)
     vectors = rng.normal(size=(500, 16)).astype(np.float16)
     cluster = rng.integers(0, 7, 500)
-    groups = [(int(c), np.flatnonzero(cluster == c)) for c in range(7)]
+    groups = [np.flatnonzero(cluster == c) for c in range(7)]
 
-    def fn(x):
-        return (x.astype(np.float32) @ x.astype(np.float32).T).sum(axis=1)
+    def fn(members):
+        x = vectors[members].astype(np.float32)
+        return (x @ x.T).sum(axis=1)
 
-    local = map_groups(fn, groups, vectors)
-    with groups_on_ray():
-        on_ray = map_groups(fn, groups, vectors)
+    local = ThreadWorkers().map(fn, groups, cost=[len(g) for g in groups])
+    with ray_session():
+        on_ray = RayWorkers().map(fn, groups, cost=[len(g) for g in groups])
     assert len(on_ray) == 7
     for a, b in zip(local, on_ray, strict=True):
         np.testing.assert_array_equal(a, b)
