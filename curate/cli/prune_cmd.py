@@ -9,42 +9,52 @@ import typer
 from rich.table import Table
 
 from curate.cli.params import ENGINE_PARAMS, argument, command, option, pop_engine
+from curate.pipelines.cluster import ClusterConfig
+from curate.pipelines.prune.base import PruneConfig
 
 _SUMMARY_CLUSTERS = 15
 
 
-_COMMON = [
-    argument("manifest", Path, help="Input manifest with an embedding column."),
-    option("out", Path, ..., "--out", "-o", help="Output manifest (all rows)."),
-]
+_C, _P = ClusterConfig(), PruneConfig(keep=0.5)  # the defaults the library uses
+_IN = argument("manifest", Path, help="Input manifest (or Parquet) with an embedding column.")
 _TAIL = [
-    option("seed", int, 0, help="Seed: same seed, same clusters and subset."),
-    option("embedding_column", str, "embedding", help="The vector column to use."),
+    option("seed", int, _P.seed, help="Seed: same seed, same clusters and subset."),
+    option("embedding_column", str, _P.embedding_column, help="The vector column to use."),
     option("overwrite", bool, False, help="Replace existing outputs."),
 ]
 
 CLUSTER_PARAMS = [
-    *_COMMON,
-    option("k", int | None, None, help="Clusters (default: ~100 rows each, at most 1000)."),
-    option("niter", int, 20, help="k-means iterations."),
-    option("backend", str, "auto", help="auto, faiss, faiss-gpu or torch."),
+    _IN,
+    option("out", Path, ..., "--out", "-o", help="Output manifest (all rows)."),
+    option("k", int | None, _C.k, help="Clusters (default: ~100 rows each up to 100k rows, "
+           "then sqrt(rows), at most 4096)."),
+    option("niter", int, _C.niter, help="k-means iterations."),
+    option("backend", str, _C.backend, help="auto, faiss, faiss-gpu or torch."),
     *_TAIL,
     *ENGINE_PARAMS,
-]
+]  # fmt: skip
 
 PRUNE_PARAMS = [
-    *_COMMON,
+    _IN,
+    option("out", Path | None, None, "--out", "-o",
+           help="Output manifest (all rows); default: NAME-pruned beside the input."),
     option("keep", float | None, None, help="Fraction of valid rows to keep, in (0, 1]."),
-    option("method", str, "dbp", help="dbp, semdedup, prototypes, clip-score or random."),
+    option("method", str, _P.method, help="dbp, semdedup, prototypes, clip-score or random."),
     option("eps", float | None, None, help="semdedup: duplicates have cosine > 1 - eps."),
     option("kept_out", Path | None, None, help="Also write the kept rows here."),
-    option("keep_easy", bool, False, help="prototypes/dbp: keep the easiest rows instead."),
+    option("keep_easy", bool, _P.keep_easy,
+           help="prototypes/dbp: keep the easiest rows instead."),
     option("dedup_eps", float | None, None, help="dbp: run SemDeDup at this eps first."),
     option("k", int | None, None, help="Recluster with k clusters (default: reuse/auto)."),
-    option("temperature", float, 0.1, help="dbp: softmax temperature on complexity."),
+    option("temperature", float, _P.temperature,
+           help="dbp: softmax temperature on complexity (the DBP authors' 0.5)."),
+    option("cluster_balance", float, _P.cluster_balance,
+           help="dbp: each cluster keeps at least this x target / k rows (0: no floor)."),
+    option("scratch", Path | None, None,
+           help="Spill directory (default: beside the output; removed on success)."),
     *_TAIL,
     *ENGINE_PARAMS,
-]
+]  # fmt: skip
 
 
 def cluster_cmd(**options: Any) -> None:
@@ -71,10 +81,10 @@ def prune_cmd(**options: Any) -> None:
     from curate.pipelines.prune import prune
 
     manifest, out = options.pop("manifest"), options.pop("out")
-    kept_out, overwrite = options.pop("kept_out"), options.pop("overwrite")
+    overwrite = options.pop("overwrite")
     engine = pop_engine(options)
-    m = prune(manifest, out, kept_out=kept_out, overwrite=overwrite, **engine, **options)
-    print_summary(m.run_info or {}, out)
+    m = prune(manifest, out, overwrite=overwrite, **engine, **options)
+    print_summary(m.run_info or {}, m.path)
 
 
 def print_summary(info: dict, out: Path) -> None:

@@ -71,6 +71,13 @@ def normalize(x: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(x / np.maximum(norms, 1e-12), dtype=np.float32)
 
 
+def normalize_inplace(x: np.ndarray) -> np.ndarray:
+    """:func:`normalize` without a copy, for a contiguous float32 ``x`` (same values)."""
+    norms = np.linalg.norm(x, axis=1, keepdims=True)
+    x /= np.maximum(norms, 1e-12)
+    return x
+
+
 # -- assignment -------------------------------------------------------------------------------
 def assign_faiss(x: np.ndarray, centroids: np.ndarray, *, gpu: bool = False):
     """Nearest centroid by inner product with a FAISS flat index: (cluster int32, sim float32)."""
@@ -182,25 +189,35 @@ class SphericalKMeans:
         self.backend = backend
 
     @classmethod
-    def from_centroids(cls, centroids: np.ndarray, *, backend: str = "auto") -> SphericalKMeans:
-        """A fitted model from saved centroids (e.g. ``OUT/centroids.npy``)."""
+    def from_centroids(
+        cls, centroids: np.ndarray, *, backend: str = "auto", unit: bool = False
+    ) -> SphericalKMeans:
+        """A fitted model from saved centroids (e.g. ``OUT/centroids.npy``); ``unit=True``
+        takes them as they are (a fitted model's own, already normalised)."""
         km = cls(len(centroids), backend=backend)
-        km.centroids_ = normalize(centroids)
+        km.centroids_ = (
+            np.ascontiguousarray(centroids, np.float32) if unit else normalize(centroids)
+        )
         km.backend_ = resolve_backend(backend)
         return km
 
     def fit(self, x: np.ndarray) -> SphericalKMeans:
         """Train on ``x`` (n, d); rows are L2-normalised first. Returns self."""
-        if not isinstance(self.k, int | np.integer) or self.k < 1:
-            raise InputError(f"k must be a positive integer, got {self.k!r}")
         x = np.asarray(x)
         if x.ndim != 2 or not np.isfinite(x).all():
             raise InputError("SphericalKMeans.fit needs a finite 2-D array (n, d).")
+        return self.fit_unit(np.array(x, dtype=np.float32))
+
+    def fit_unit(self, x: np.ndarray) -> SphericalKMeans:
+        """:meth:`fit` on a contiguous float32 array that it may normalise in place (no copy
+        of a large sample)."""
+        if not isinstance(self.k, int | np.integer) or self.k < 1:
+            raise InputError(f"k must be a positive integer, got {self.k!r}")
         if len(x) < self.k:
             raise InputError(
                 f"k={self.k} is larger than the {len(x)} training vectors; pass a smaller k."
             )
-        x = normalize(x)
+        x = normalize_inplace(np.ascontiguousarray(x, dtype=np.float32))
         cap = self.k * self.max_points_per_centroid
         if len(x) > cap:  # the same seeded subsample on every backend
             rng = np.random.default_rng(self.seed)
@@ -227,10 +244,20 @@ class SphericalKMeans:
         return self.assign_unit(normalize(x))
 
     def assign_unit(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """:meth:`transform` for rows already unit-norm float32 (no copy, no renormalising)."""
+        """:meth:`transform` for rows already unit-norm float32 (no copy, no renormalising).
+
+        The nearest centroid comes from the backend's search; the similarity to it is then
+        one exact dot product per row (no BLAS), so it is the same value on every backend,
+        thread count and engine (FAISS's own distances move in the last bit with its
+        OpenMP thread count, enough to reorder rows ranked by centroid_sim).
+        """
         if self.backend_ == "torch":
-            return assign_torch(x, self.centroids_)
-        return assign_faiss(x, self.centroids_, gpu=self.backend_ == "faiss-gpu")
+            labels, _ = assign_torch(x, self.centroids_)
+        else:
+            labels, _ = assign_faiss(x, self.centroids_, gpu=self.backend_ == "faiss-gpu")
+        x = np.asarray(x, dtype=np.float32)
+        sims = np.einsum("ij,ij->i", x, self.centroids_[labels]).astype(np.float32)
+        return labels, sims
 
     def predict(self, x: np.ndarray) -> np.ndarray:
         """The cluster of each row of ``x``."""

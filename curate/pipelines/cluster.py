@@ -1,9 +1,15 @@
-"""Concept clusters: spherical k-means on a seeded sample, then every row assigned in batches."""
+"""Concept clusters: spherical k-means on a seeded sample, then every row assigned in batches.
+
+Memory does not grow with the manifest: the fit reads a seeded sample of bounded size (and
+counts the valid rows), k-means trains on it, and assignment is per-batch engine work
+(threads locally, an actor pool under Ray, the GPU where present).
+"""
 
 from __future__ import annotations
 
+import math
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -13,11 +19,12 @@ import pyarrow.compute as pc
 
 from curate.engines import check_engine, run
 from curate.engines.base import FitStep, add_columns
+from curate.engines.workers import ThreadWorkers, Workers, workers_for
 from curate.errors import InputError
 from curate.manifests import parallel as P
 from curate.manifests import schema as S
 from curate.manifests.io import Manifest, open_manifest, prepare_output
-from curate.manifests.runinfo import Timer
+from curate.manifests.runinfo import Timer, write_run_json
 from curate.pipelines import _embeddings as E
 from curate.pipelines._kmeans import BACKENDS, SphericalKMeans
 
@@ -26,24 +33,34 @@ __all__ = [
     "CLUSTER",
     "ClusterConfig",
     "ClusterStep",
-    "Clustering",
     "SphericalKMeans",
+    "assign_batch",
+    "auto_k",
     "centroids_path",
     "cluster",
-    "fit_clusters",
+    "fit_kmeans",
+    "sample_rows",
 ]
 
 CLUSTER = "cluster"
 CENTROID_SIM = "centroid_sim"
 CENTROIDS_FILE = "centroids.npy"
 
+#: The k-means sample, in rows, once k passes 1024: FAISS's 256 points per centroid up to
+#: there, fewer (never below 39, FAISS's minimum) beyond, so the sample stays ~256k rows.
+SAMPLE_ROWS = 1 << 18
+MIN_POINTS_PER_CENTROID = 39
+#: The largest k chosen automatically (``auto_k``).
+MAX_AUTO_K = 4096
+
 
 @dataclass(frozen=True)
 class ClusterConfig:
     """How to cluster an embedding column.
 
-    ``k=None`` picks ``clamp(valid_rows // 100, 1, 1000)``; an explicit ``k`` larger than the
-    number of valid rows is an error (it is never clamped silently).
+    ``k=None`` picks :func:`auto_k` of the valid rows; an explicit ``k`` larger than the number
+    of valid rows is an error (it is never clamped silently). The sample has
+    :func:`sample_rows` rows, however large the manifest.
     """
 
     k: int | None = None
@@ -69,106 +86,88 @@ class ClusterConfig:
             raise InputError(f"batch_size must be >= 1, got {self.batch_size}")
 
 
-@dataclass
-class Clustering:
-    """Per-row results of :func:`fit_clusters` (row order of the manifest)."""
-
-    model: SphericalKMeans
-    cluster: np.ndarray  # int32, -1 where the embedding is invalid
-    centroid_sim: np.ndarray  # float32, NaN where invalid
-    codes: np.ndarray  # int8 validity codes (see _embeddings.INVALID_REASONS)
-    k: int
-    # float16 (n, d) row directions (normalise before use), when asked for
-    vectors: np.ndarray | None = None
-    timings: dict = field(default_factory=dict)
-
-
 def auto_k(n_valid: int) -> int:
-    """The default number of clusters: about 100 rows each, between 1 and 1000."""
-    return int(min(1000, max(1, n_valid // 100)))
+    """The default number of clusters for ``n_valid`` rows.
 
-
-def _sample(
-    manifest: Manifest,
-    col: E.EmbeddingColumn,
-    cfg: ClusterConfig,
-    k_hint: int | None,
-    vectors: np.ndarray | None = None,
-):
-    """One pass: validity codes for every row and a seeded row sample of valid vectors.
-
-    With ``vectors`` (an (n, d) float16 array), every row's direction is stored there too:
-    the raw values for a float16 column (no cast, and normalising them later gives exactly
-    the vectors this pass saw), else the unit vectors; invalid rows are zero.
-    Row ranges are read by parallel threads; the sample is in row order whatever their number.
+    About 100 rows per cluster up to 100k rows (at most 1,000 clusters); beyond, ``sqrt(n)``
+    clusters (at least 1,000, at most :data:`MAX_AUTO_K`). Why ``sqrt(n)``: the per-cluster
+    work (SemDeDup compares the rows of a cluster pairwise) costs ``n^2 / k`` and assigning
+    every row costs ``n * k``, which balance at ``k ~ sqrt(n)``; the cap keeps the k-means
+    sample (:func:`sample_rows`) at ~256k rows for any pool: 1M rows -> 1,000 clusters,
+    10M -> 3,162, 17M and more -> 4,096.
     """
+    if n_valid <= 100_000:
+        return int(min(1000, max(1, n_valid // 100)))
+    return int(min(MAX_AUTO_K, max(1000, round(math.sqrt(n_valid)))))
+
+
+def sample_rows(k: int, max_points_per_centroid: int = 256) -> int:
+    """Rows in the k-means training sample for ``k`` clusters: ``k x 256`` up to k = 1024
+    (FAISS's own cap), then :data:`SAMPLE_ROWS`, and ``k x 39`` past k = 6,721."""
+    per = min(max_points_per_centroid, max(MIN_POINTS_PER_CENTROID, SAMPLE_ROWS // k))
+    return k * per
+
+
+def centroids_path(manifest_path: str | os.PathLike) -> Path:
+    """``DIR/centroids.npy`` for a directory manifest, ``name.centroids.npy`` beside a file."""
+    p = Path(manifest_path)
+    if p.suffix == ".parquet":
+        return p.with_name(p.stem + ".centroids.npy")
+    return p / CENTROIDS_FILE
+
+
+# -- the fit: sample, then train --------------------------------------------------------------
+def _sample_range(path: str, col: E.EmbeddingColumn, chosen: np.ndarray, batch: int, rows):
+    """Valid rows in ``rows`` and the chosen ones among them, as unit float32 vectors."""
+    m = Manifest(path)
+    n_valid, parts = 0, []
+    for off, mat, codes, _ in E.scan(m, col, batch_size=batch, rows=rows, prefetch=1):
+        ok = codes == E.VALID
+        n_valid += int(ok.sum())
+        lo, hi = np.searchsorted(chosen, [off, off + len(codes)])
+        local = chosen[lo:hi] - off
+        parts.append(mat[local[ok[local]]])
+    return n_valid, (np.concatenate(parts) if parts else np.zeros((0, col.dim), np.float32))
+
+
+def sample_vectors(
+    manifest: Manifest, col: E.EmbeddingColumn, cfg: ClusterConfig, workers: Workers
+) -> tuple[int, np.ndarray]:
+    """(valid rows, seeded sample of valid unit vectors in row order): one read of the column
+    in row ranges (``workers``), holding only the sample."""
     n = manifest.num_rows
     rng = np.random.default_rng(cfg.seed)
-    cap = (k_hint or 1000) * cfg.max_points_per_centroid
+    cap = sample_rows(cfg.k or 1000, cfg.max_points_per_centroid)
     chosen = np.sort(rng.choice(n, cap, replace=False)) if n > cap else np.arange(n)
-    codes = np.zeros(n, dtype=np.int8)
-    workers = P.default_workers()
-    ranges = P.row_ranges(n, workers, starts=manifest.row_group_starts())
-    prefetch = 2 if len(ranges) == 1 else 0  # parallel ranges already overlap their reads
-
-    def read(rows: tuple[int, int]) -> list[np.ndarray]:
-        parts = []
-        for off, mat, c, batch in E.scan(
-            manifest, col, batch_size=cfg.batch_size, rows=rows, prefetch=prefetch
-        ):
-            codes[off : off + len(c)] = c
-            lo, hi = np.searchsorted(chosen, [off, off + len(c)])
-            local = chosen[lo:hi] - off
-            parts.append(mat[local[c[local] == E.VALID]])
-            if vectors is not None:
-                _hold(vectors, off, batch.column(0), mat, c)
-        return parts
-
-    parts = [p for ps in P.ordered_map(read, ranges, workers) for p in ps]
-    sample = np.concatenate(parts) if parts else np.zeros((0, col.dim), np.float32)
-    return codes, sample
+    ranges = P.row_ranges(
+        n, max(workers.size, math.ceil(n / 1_000_000)), starts=manifest.row_group_starts()
+    )
+    path = str(manifest.path)
+    results = workers.map(
+        lambda rows: _sample_range(path, col, chosen, cfg.batch_size, rows),
+        ranges,
+        cost=[hi - lo for lo, hi in ranges],
+    )
+    n_valid = sum(r[0] for r in results)
+    sample = np.concatenate([r[1] for r in results]) if results else np.zeros((0, col.dim))
+    return n_valid, sample
 
 
-def _hold(vectors: np.ndarray, off: int, arr: pa.Array, mat: np.ndarray, codes: np.ndarray):
-    raw = E.raw_view(arr, vectors.shape[1])
-    sl = slice(off, off + len(codes))
-    if raw is not None and raw.dtype == vectors.dtype:
-        vectors[sl] = raw  # a copy, no float32 -> float16 conversion
-        bad = np.flatnonzero(codes != E.VALID)
-        vectors[off + bad] = 0
-    else:
-        vectors[sl] = mat
-
-
-def _held_batches(vectors: np.ndarray, codes: np.ndarray, batch_size: int):
-    """``(offset, unit float32 block, codes)`` from the float16 vectors held in memory."""
-    for off in range(0, len(vectors), batch_size):
-        mat = vectors[off : off + batch_size].astype(np.float32)
-        E.unit_rows(mat)
-        yield off, mat, codes[off : off + batch_size]
-
-
-def fit_clusters(
+def fit_kmeans(
     manifest: str | os.PathLike | Manifest,
     cfg: ClusterConfig | None = None,
-    *,
-    keep_vectors: bool = False,
-) -> Clustering:
-    """Train spherical k-means on a seeded sample and assign every valid row.
+    workers: Workers | None = None,
+) -> tuple[SphericalKMeans, int, dict]:
+    """Train spherical k-means on a seeded sample: (model, valid rows, timings).
 
-    Two streaming passes over the embedding column; memory holds the sample
-    (``k * max_points_per_centroid`` rows) and per-row results (8 bytes a row). With
-    ``keep_vectors`` (for SemDeDup) the float16 vectors are held from the first pass and
-    assigned from memory, so the column is read once.
+    Memory holds the sample (:func:`sample_rows`), never the manifest.
     """
     cfg = cfg or ClusterConfig()
     m = open_manifest(manifest)
     col = E.check_embedding_column(m, cfg.embedding_column)
     timer = Timer()
-    vectors = np.zeros((m.num_rows, col.dim), dtype=np.float16) if keep_vectors else None
     with timer("sample"):
-        codes, sample = _sample(m, col, cfg, cfg.k, vectors)
-    n_valid = int((codes == E.VALID).sum())
+        n_valid, sample = sample_vectors(m, col, cfg, workers or ThreadWorkers())
     if n_valid == 0:
         raise InputError(
             f"{m.path}: no row has a usable embedding in {col.name!r} (all null, NaN or zero)."
@@ -187,32 +186,24 @@ def fit_clusters(
         backend=cfg.backend,
     )
     with timer("train"):
-        km.fit(sample)
-    del sample
-    n = m.num_rows
+        km.fit_unit(sample)
+    return km, n_valid, timer.seconds
+
+
+# -- the per-batch part: assignment -----------------------------------------------------------
+def assign_batch(km: SphericalKMeans, arr: pa.Array, dim: int):
+    """(cluster int32 -1 if invalid, centroid_sim float32 NaN if invalid, codes, unit rows)
+    for one batch of an embedding column."""
+    mat, codes = E.vectors_from_array(arr, dim)
+    n = len(codes)
     labels = np.full(n, -1, dtype=np.int32)
     sims = np.full(n, np.nan, dtype=np.float32)
-    if vectors is not None:
-        batches = _held_batches(vectors, codes, cfg.batch_size)
-    else:
-        batches = ((off, mat, c) for off, mat, c, _ in E.scan(m, col, batch_size=cfg.batch_size))
-    with timer("assign"):
-        for off, mat, c in batches:
-            ok = np.flatnonzero(c == E.VALID)
-            if len(ok) == len(c):
-                labels[off : off + len(c)], sims[off : off + len(c)] = km.assign_unit(mat)
-            elif len(ok):
-                lab, sim = km.assign_unit(mat[ok])
-                labels[off + ok], sims[off + ok] = lab, sim
-    return Clustering(km, labels, sims, codes, k, vectors, timer.seconds)
-
-
-def centroids_path(manifest_path: str | os.PathLike) -> Path:
-    """``DIR/centroids.npy`` for a directory manifest, ``name.centroids.npy`` beside a file."""
-    p = Path(manifest_path)
-    if p.suffix == ".parquet":
-        return p.with_name(p.stem + ".centroids.npy")
-    return p / CENTROIDS_FILE
+    ok = np.flatnonzero(codes == E.VALID)
+    if len(ok) == n:
+        labels[:], sims[:] = km.assign_unit(mat)
+    elif len(ok):
+        labels[ok], sims[ok] = km.assign_unit(mat[ok])
+    return labels, sims, codes, mat
 
 
 def invalid_error_messages(codes: np.ndarray, existing: pa.Array | None, step: str) -> pa.Array:
@@ -225,6 +216,18 @@ def invalid_error_messages(codes: np.ndarray, existing: pa.Array | None, step: s
     if existing is None:
         return new
     return pc.coalesce(existing.cast(pa.string()), new)
+
+
+def cluster_columns(batch, labels, sims, codes, *, step: str, any_invalid: bool) -> dict:
+    """``cluster`` / ``centroid_sim`` (null where invalid) and ``error`` for a batch."""
+    cols = {
+        CLUSTER: pa.array(labels, pa.int32(), mask=labels < 0),
+        CENTROID_SIM: pa.array(sims, pa.float32(), mask=labels < 0),
+    }
+    if any_invalid or S.ERROR in batch.schema.names:
+        existing = batch.column(S.ERROR) if S.ERROR in batch.schema.names else None
+        cols[S.ERROR] = invalid_error_messages(codes, existing, step)
+    return cols
 
 
 def with_columns(batch: pa.RecordBatch, columns: dict[str, pa.Array]) -> pa.RecordBatch:
@@ -245,41 +248,59 @@ def extended_schema(schema: pa.Schema, columns_for) -> pa.Schema:
     return with_columns(empty, columns_for(empty)).schema.with_metadata(schema.metadata)
 
 
-def _cluster_columns(batch, sl: slice, labels, sims, codes, n_invalid: int) -> dict:
-    lab = labels[sl]
-    cols = {
-        CLUSTER: pa.array(lab, pa.int32(), mask=lab < 0),
-        CENTROID_SIM: pa.array(sims[sl], pa.float32(), mask=lab < 0),
-    }
-    if n_invalid or S.ERROR in batch.schema.names:
-        existing = batch.column(S.ERROR) if S.ERROR in batch.schema.names else None
-        cols[S.ERROR] = invalid_error_messages(codes[sl], existing, "cluster")
-    return cols
-
-
 class ClusterStep(FitStep):
-    """k-means as a step: ``fit`` trains on a sample and assigns every row (once, on one
-    worker); each batch then gets its rows' ``cluster`` / ``centroid_sim`` (and ``error``)."""
+    """k-means as a step: ``fit`` trains on a bounded sample; each batch then gets its rows'
+    ``cluster`` / ``centroid_sim`` (and ``error`` for unusable embeddings) by assignment."""
 
     name = "cluster"
     thread_safe = True
 
-    def fit(self, manifest: Manifest) -> ClusterStep:
-        res = fit_clusters(manifest, self.config)
-        self.labels_, self.sims_, self.codes_ = res.cluster, res.centroid_sim, res.codes
-        self.k_, self.centroids_ = res.k, res.model.centroids_
-        self.backend_, self.timings_ = res.model.backend_, res.timings
-        self.n_invalid_ = int((res.codes != E.VALID).sum())
+    def fit(self, manifest: Manifest, workers: Workers | None = None) -> ClusterStep:
+        cfg: ClusterConfig = self.config
+        km, n_valid, timings = fit_kmeans(manifest, cfg, workers)
+        self.model_, self.n_valid_, self.timings_ = km, n_valid, timings
+        self.dim_ = E.check_embedding_column(manifest, cfg.embedding_column).dim
+        self.any_invalid_ = n_valid < manifest.num_rows
         return self
 
-    def _columns(self, batch, sl: slice) -> dict:
-        return _cluster_columns(batch, sl, self.labels_, self.sims_, self.codes_, self.n_invalid_)
+    @property
+    def centroids_(self) -> np.ndarray:
+        return self.model_.centroids_
+
+    def _columns(self, batch) -> dict:
+        col = batch.column(self.config.embedding_column)
+        labels, sims, codes, _ = assign_batch(self.model_, col, self.dim_)
+        return cluster_columns(
+            batch, labels, sims, codes, step="cluster", any_invalid=self.any_invalid_
+        )
 
     def output_schema(self, schema: pa.Schema) -> pa.Schema:
-        return extended_schema(schema, lambda b: self._columns(b, slice(0, 0)))
+        cache = self.__dict__.setdefault("_schemas", {})
+        key = schema.to_string(show_schema_metadata=False)
+        if key not in cache:
+            empty = np.zeros(0, np.int32)
+            cache[key] = extended_schema(
+                schema,
+                lambda b: cluster_columns(
+                    b,
+                    empty,
+                    empty.astype(np.float32),
+                    empty,
+                    step="cluster",
+                    any_invalid=self.any_invalid_,
+                ),
+            )
+        return cache[key].with_metadata(schema.metadata)
 
-    def process_rows(self, table: pa.Table, rows: slice) -> pa.Table:
-        return add_columns(table, self._columns(table, rows), self.output_schema(table.schema))
+    def process(self, table: pa.Table) -> pa.Table:
+        return add_columns(table, self._columns(table), self.output_schema(table.schema))
+
+    def count(self, table: pa.Table) -> dict[str, int]:
+        labels = table.column(CLUSTER).drop_null().to_numpy()
+        sizes = np.bincount(labels, minlength=self.model_.k)
+        out = {f"size:{c}": int(s) for c, s in enumerate(sizes) if s}
+        out["clustered"], out["invalid"] = len(labels), table.num_rows - len(labels)
+        return out
 
 
 def cluster(
@@ -301,7 +322,8 @@ def cluster(
     manifest, out
         Input manifest and output path (directory, or a ``.parquet`` file).
     k
-        Number of clusters; ``None`` picks about 100 rows per cluster (1..1000).
+        Number of clusters; ``None`` picks :func:`auto_k` (about 100 rows per cluster up to
+        100k rows, then ``sqrt(n)``, at most 4,096).
     seed
         Same seed, same sample, same centroids, same assignments.
     embedding_column
@@ -312,7 +334,7 @@ def cluster(
         See :class:`SphericalKMeans`.
     **run_options
         ``engine`` (``"local"`` or ``"ray"``), ``ray_address``, ``progress``: how the rows are
-        written (see :mod:`curate.engines`); k-means is fitted once, on this process.
+        assigned and written (see :mod:`curate.engines`).
 
     Returns
     -------
@@ -327,19 +349,26 @@ def cluster(
     unknown = set(run_options) - {"engine", "ray_address", "progress"}
     if unknown:
         raise TypeError(f"cluster() got unexpected options {sorted(unknown)}")
-    check_engine(run_options.get("engine", "local"))
+    engine = check_engine(run_options.pop("engine", "local"))
+    address = run_options.pop("ray_address", None)
     m = open_manifest(manifest).validate()
     if not overwrite:
         prepare_output(out)  # an existing output fails before k-means runs
-    step = ClusterStep(cfg).fit(m)
-    sizes = np.bincount(step.labels_[step.labels_ >= 0], minlength=step.k_)
-    info = {
-        "config": {**asdict(cfg), "k": step.k_, "backend_used": step.backend_},
-        "counts": {"clustered": int(sizes.sum()), "invalid": step.n_invalid_},
-        "timings": step.timings_,
-        "clusters": {"sizes": sizes.tolist(), "centroids": CENTROIDS_FILE},
-    }
-    opts = {"overwrite": overwrite, "resume": False, "run_info": info, **run_options}
-    result = run(step, m, out, **opts)
+    with workers_for(engine, address) as workers:
+        step = ClusterStep(cfg).fit(m, workers)
+        km = step.model_
+        info = {
+            "config": {**asdict(cfg), "k": km.k, "backend_used": km.backend_},
+            "timings": step.timings_,
+            "clusters": {"centroids": CENTROIDS_FILE},
+        }
+        opts = {"overwrite": overwrite, "resume": False, "run_info": info, **run_options}
+        result = run(step, m, out, engine=engine, ray_address=address, **opts)
+    info = result.run_info
+    sizes = np.zeros(km.k, np.int64)
+    for key in [c for c in info["counts"] if c.startswith("size:")]:
+        sizes[int(key[5:])] = info["counts"].pop(key)
+    info["clusters"]["sizes"] = sizes.tolist()
+    write_run_json(result.path, info)
     np.save(centroids_path(result.path), step.centroids_)
-    return result
+    return Manifest(result.path)

@@ -12,7 +12,7 @@ from curate.errors import InputError, ManifestError
 from curate.manifests import schema as S
 from curate.manifests.io import write_manifest
 from curate.pipelines._kmeans import SphericalKMeans, assign_faiss, assign_torch
-from curate.pipelines.cluster import ClusterConfig, centroids_path, cluster, fit_clusters
+from curate.pipelines.cluster import centroids_path, cluster
 from tests.pipelines._prune_data import blobs, embedding_table, unit, write_embeddings
 
 HAS_TORCH = importlib.util.find_spec("torch") is not None
@@ -139,22 +139,26 @@ def test_digits_clusters_follow_the_digit_classes(tmp_path):
 
 
 def test_clusters_from_held_vectors_match_the_two_pass_read(tmp_path):
-    """Prune holds the vectors for SemDeDup and assigns from memory in one read; the clusters
-    it gets are those ``curate cluster`` gets from a second read, bad rows marked alike."""
+    """Prune spills the float16 vectors for SemDeDup and assigns rows as it reads them; the
+    clusters it gets are those ``curate cluster`` gets, bad rows marked alike."""
     from sklearn.datasets import load_digits
+
+    from curate.pipelines.prune import prune
 
     d = load_digits()
     x = (d.data - d.data.mean(axis=0)).astype(np.float32)
     x[[3, 50]] = 0.0  # zero vectors: invalid in both paths
     src = write_embeddings(tmp_path / "in", x, dtype="float16")
-    cfg = ClusterConfig(k=10, seed=0)
-    held = fit_clusters(src, cfg, keep_vectors=True)
-    read = fit_clusters(src, cfg)
-    np.testing.assert_array_equal(held.cluster, read.cluster)
-    np.testing.assert_allclose(held.centroid_sim, read.centroid_sim, atol=2e-3)
-    np.testing.assert_array_equal(held.codes, read.codes)
-    assert held.cluster[3] == held.cluster[50] == -1
-    assert held.vectors.dtype == np.float16 and len(held.vectors) == len(x)
+    held = prune(src, tmp_path / "p", method="semdedup", eps=0.01, k=10, seed=0).read()
+    read = cluster(src, tmp_path / "c", k=10, seed=0).read()
+    np.testing.assert_array_equal(held["cluster"].to_numpy(False), read["cluster"].to_numpy(False))
+    np.testing.assert_allclose(
+        held["centroid_sim"].to_numpy(False), read["centroid_sim"].to_numpy(False), atol=2e-3
+    )
+    assert held["error"].to_pylist() == [
+        e.replace("cluster:", "prune:") if e else e for e in read["error"].to_pylist()
+    ]
+    assert held["cluster"][3].as_py() is None and held["cluster"][50].as_py() is None
 
 
 @needs_torch

@@ -13,7 +13,7 @@ from curate.errors import InputError, ManifestError
 from curate.manifests.catalog import sql
 from curate.pipelines.cluster import cluster
 from curate.pipelines.prune import METHODS, prune
-from curate.pipelines.prune.quotas import integer_quotas, water_fill
+from curate.pipelines.prune.quotas import integer_quotas, qp_quotas
 from tests.pipelines._prune_data import blobs, unit, write_embeddings
 
 
@@ -226,7 +226,7 @@ def test_integer_quotas_are_exact_and_capped():
     caps = np.array([5, 100, 100, 3])
     q = integer_quotas(w, caps, 50)
     assert q.sum() == 50 and (q <= caps).all() and q[0] == 5
-    np.testing.assert_allclose(water_fill(w, caps, 50).sum(), 50)
+    np.testing.assert_allclose(qp_quotas(w / w.sum(), caps, 50).sum(), 50)
     rng = np.random.default_rng(0)
     for _ in range(50):
         caps = rng.integers(0, 30, 12)
@@ -301,7 +301,7 @@ def test_embed_cluster_prune_on_fashion_mnist_images(tmp_path):
 
 
 def test_duplicate_groups_do_not_depend_on_the_block_size():
-    from curate.pipelines.prune.semdedup import duplicate_groups
+    from curate.pipelines.prune.similarity import duplicate_groups
 
     x, group = planted_duplicates(seed=3)
     whole = duplicate_groups(x, 0.99, block_elems=1 << 30)
@@ -321,7 +321,7 @@ def _same_partition(a, b) -> bool:
 def test_torch_duplicate_groups_equal_numpy_ones():
     """The GPU SemDeDup path, run by torch on the CPU: same groups as numpy, float16 input
     included, whatever the block size."""
-    from curate.pipelines.prune.semdedup import duplicate_groups
+    from curate.pipelines.prune.similarity import duplicate_groups
 
     x, group = planted_duplicates(seed=5)
     ref = duplicate_groups(x, 0.99)
@@ -336,7 +336,7 @@ def test_cuda_duplicate_groups_equal_numpy_ones():
     torch = pytest.importorskip("torch")
     if not torch.cuda.is_available():
         pytest.skip("needs a CUDA GPU")
-    from curate.pipelines.prune.semdedup import duplicate_groups
+    from curate.pipelines.prune.similarity import duplicate_groups
 
     x, group = planted_duplicates(seed=5)
     got = duplicate_groups(x.astype(np.float16), 0.99, device="cuda")

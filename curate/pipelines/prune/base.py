@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -44,9 +44,24 @@ def reason_text(code: int, method: str) -> str | None:
     }[code]
 
 
+#: DBP softmax temperature and per-cluster floor: the reference implementation's defaults
+#: (amro-kamal/effective_pruning, prune.py: ``--temperature 0.5``, ``--cls-bal-ratio 0.5``).
+DBP_TEMPERATURE = 0.5
+DBP_CLUSTER_BALANCE = 0.5
+#: Bytes of one cluster's vectors (float32) held at once; a larger cluster is read from the
+#: scratch directory in blocks instead of all at once.
+GROUP_MEMORY = 512 << 20
+
+
 @dataclass(frozen=True)
 class PruneConfig:
-    """What to keep and how; validated on creation. See :func:`curate.pipelines.prune.prune`."""
+    """What to keep and how; validated on creation. See :func:`curate.pipelines.prune.prune`.
+
+    Defaults and why: ``temperature`` 0.5 and ``cluster_balance`` 0.5 are what the DBP
+    authors run (their ``prune.py``); ``n_neighbors`` 20 is their d_inter neighbourhood;
+    ``seed`` 0 makes every run reproducible; ``group_memory`` bounds the memory of the
+    per-cluster work (512 MiB of float32 vectors, ~260k rows at d=512).
+    """
 
     keep: float | None = None
     method: str = "dbp"
@@ -55,9 +70,11 @@ class PruneConfig:
     seed: int = 0
     keep_easy: bool = False
     dedup_eps: float | None = None
-    temperature: float = 0.1
+    temperature: float = DBP_TEMPERATURE
+    cluster_balance: float = DBP_CLUSTER_BALANCE
     embedding_column: str = S.EMBEDDING
     n_neighbors: int = 20
+    group_memory: int = GROUP_MEMORY
 
     def __post_init__(self) -> None:
         if self.keep is not None and not (
@@ -77,8 +94,21 @@ class PruneConfig:
             raise InputError(f"k must be a positive integer (--k), got {self.k!r}")
         if not self.temperature > 0:
             raise InputError(f"temperature must be > 0, got {self.temperature!r}")
+        if not 0 <= self.cluster_balance <= 1:
+            raise InputError(
+                f"cluster_balance must be in [0, 1] (--cluster-balance; 0 switches the "
+                f"per-cluster floor off), got {self.cluster_balance!r}"
+            )
         if self.n_neighbors < 1:
             raise InputError(f"n_neighbors must be >= 1, got {self.n_neighbors!r}")
+        if not isinstance(self.group_memory, int) or self.group_memory < 1 << 12:
+            raise InputError(
+                f"group_memory must be a number of bytes of at least 4096, got "
+                f"{self.group_memory!r}"
+            )
+        self._check_method()
+
+    def _check_method(self) -> None:
         if self.method == "semdedup":
             if (self.keep is None) == (self.eps is None):
                 raise InputError(
@@ -93,65 +123,29 @@ class PruneConfig:
             )
 
 
-@dataclass
-class PruneData:
-    """Everything a method may read, one entry per row of the manifest."""
-
-    n_rows: int
-    valid: np.ndarray  # bool: usable for this method
-    target: int | None = None  # rows to keep, round(keep * n_valid)
-    cluster: np.ndarray | None = None  # int32, -1 for invalid rows
-    centroid_sim: np.ndarray | None = None  # float32
-    centroids: np.ndarray | None = None  # (k, d) unit vectors
-    # float16 (n_rows, d) row directions, not always unit length: normalise before use
-    vectors: np.ndarray | None = None
-    clip_score: np.ndarray | None = None
-
-    @property
-    def n_valid(self) -> int:
-        return int(self.valid.sum())
-
-    @property
-    def k(self) -> int:
-        return 0 if self.centroids is None else len(self.centroids)
-
-
-@dataclass
-class Selection:
-    """A method's decision per row: keep flag, reason code, duplicate target, and why."""
-
-    keep: np.ndarray
-    reason: np.ndarray
-    dup_of: np.ndarray
-    explain: dict = field(default_factory=dict)
-
-    @classmethod
-    def empty(cls, n: int, reason: int) -> Selection:
-        """Nothing kept yet; every row marked with ``reason`` until a method keeps it."""
-        return cls(
-            np.zeros(n, dtype=bool), np.full(n, reason, dtype=np.int8), np.full(n, -1, np.int64)
-        )
-
-    def mark_kept(self, rows: np.ndarray) -> None:
-        self.keep[rows] = True
-        self.reason[rows] = KEPT
-        self.dup_of[rows] = -1
-
-
 class PruneMethod:
-    """A pruning method: a name, what data it needs, and one ``select`` method."""
+    """A pruning method: what it needs from the scan, its global decision, and its rule.
+
+    ``decide(plan, cfg)`` runs the per-cluster work it needs through ``plan`` (see
+    :class:`~curate.pipelines.prune.plan.Plan`) and returns a JSON-able ``state`` (quotas,
+    cut-offs) and the ``explain`` table for run.json; ``rule(fields, state, cfg)`` turns one
+    run's per-row fields into ``(keep, reason code)`` for its valid rows. Neither ever holds
+    the pool's vectors.
+    """
 
     name: str = ""
     needs_clusters: bool = True
-    needs_vectors: bool = False
     needs_embeddings: bool = True
+    key_column: str | None = None
 
-    def needs_vectors_for(self, cfg: PruneConfig) -> bool:
-        """Whether the float16 vectors must be held in memory for this config."""
-        return self.needs_vectors or cfg.dedup_eps is not None
+    def needs_vectors(self, cfg: PruneConfig) -> bool:
+        """Whether the float16 vectors are spilled (SemDeDup compares them)."""
+        return False
 
-    def select(self, data: PruneData, cfg: PruneConfig) -> Selection:
-        """Decide which valid rows to keep; invalid rows are handled by the caller."""
+    def decide(self, plan, cfg: PruneConfig) -> tuple[dict, dict]:
+        raise NotImplementedError
+
+    def rule(self, f: dict[str, np.ndarray], state: dict, cfg: PruneConfig):
         raise NotImplementedError
 
 
@@ -162,29 +156,9 @@ def target_count(keep: float, n_valid: int) -> int:
     return int(min(n_valid, max(1, math.floor(keep * n_valid + 0.5))))
 
 
-def rank_in_cluster(cluster: np.ndarray, key: np.ndarray, rows: np.ndarray):
-    """Sort ``rows`` by (cluster, key, row) and return (rows, their cluster, rank in cluster)."""
-    order = rows[np.lexsort((rows, key[rows], cluster[rows]))]
-    c = cluster[order]
-    if not len(order):
-        return order, c, order
-    starts = np.r_[0, np.flatnonzero(np.diff(c)) + 1]
-    lengths = np.diff(np.r_[starts, len(order)])
-    rank = np.arange(len(order)) - np.repeat(starts, lengths)
-    return order, c, rank
-
-
-def keep_by_quota(
-    data: PruneData, rows: np.ndarray, quotas: np.ndarray, *, easy: bool, sel: Selection
-) -> None:
-    """Keep the ``quotas[c]`` hardest rows (lowest centroid_sim) of each cluster among ``rows``.
-
-    ``easy`` keeps the highest centroid_sim instead. Ties go to the lower row index.
-    """
-    key = -data.centroid_sim if easy else data.centroid_sim
-    order, c, rank = rank_in_cluster(data.cluster, key, rows)
-    sel.mark_kept(order[rank < quotas[c]])
-
-
-def cluster_sizes(data: PruneData, rows: np.ndarray) -> np.ndarray:
-    return np.bincount(data.cluster[rows], minlength=data.k)
+def quota_rule(f: dict[str, np.ndarray], quotas) -> tuple[np.ndarray, np.ndarray]:
+    """Keep a cluster's ``quota`` best-ranked remaining rows; duplicates stay duplicates."""
+    q = np.asarray(quotas, np.int64)
+    keep = ~f["dup"] & (f["rank"] < q[f["cluster"]])
+    reason = np.where(keep, KEPT, np.where(f["dup"], DUP, OVER_QUOTA)).astype(np.int8)
+    return keep, reason

@@ -2,22 +2,11 @@
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 
 from curate.errors import InputError
-from curate.pipelines.prune.base import (
-    OVER_QUOTA,
-    PruneConfig,
-    PruneData,
-    PruneMethod,
-    Selection,
-    cluster_sizes,
-    keep_by_quota,
-)
-from curate.pipelines.prune.quotas import integer_quotas, softmax
-from curate.pipelines.prune.semdedup import mark_duplicates
+from curate.pipelines.prune.base import PruneConfig, PruneMethod, quota_rule
+from curate.pipelines.prune.quotas import dbp_floors, integer_quotas, softmax
 
 
 def inter_cluster_distance(centroids: np.ndarray, n_neighbors: int = 20) -> np.ndarray:
@@ -40,20 +29,16 @@ def inter_cluster_distance(centroids: np.ndarray, n_neighbors: int = 20) -> np.n
     return out
 
 
-def cluster_complexity(data: PruneData, rows: np.ndarray, n_neighbors: int = 20):
-    """(sizes, d_intra, d_inter, complexity) per cluster over ``rows``.
-
-    d_intra is the mean cosine distance (1 - centroid_sim) of a cluster's rows to its
-    centroid; complexity = d_intra * d_inter.
-    """
-    sizes = cluster_sizes(data, rows)
-    dist = np.bincount(
-        data.cluster[rows],
-        weights=1.0 - data.centroid_sim[rows].astype(np.float64),
-        minlength=data.k,
-    )
+def complexity(stats: dict[int, dict], centroids: np.ndarray, n_neighbors: int):
+    """(sizes, d_intra, d_inter, complexity) per cluster from the per-cluster aggregates of
+    the rows left after deduplication: d_intra = mean (1 - centroid_sim)."""
+    k = len(centroids)
+    sizes = np.zeros(k, np.int64)
+    dist = np.zeros(k)
+    for c, s in stats.items():
+        sizes[c], dist[c] = s["live"], s["dist"]
     d_intra = dist / np.maximum(sizes, 1)
-    d_inter = inter_cluster_distance(data.centroids, n_neighbors)
+    d_inter = inter_cluster_distance(centroids, n_neighbors)
     return sizes, d_intra, d_inter, d_intra * d_inter
 
 
@@ -61,40 +46,42 @@ class DensityBasedPruning(PruneMethod):
     """Abbas et al., "Effective pruning of web-scale datasets based on complexity of concept
     clusters": complex (diffuse, crowded) clusters keep more, simple ones less.
 
-    Quotas are ``softmax(complexity / T) * target`` water-filled under the cluster sizes and
-    rounded by largest remainder, so they sum to ``target`` exactly. With ``dedup_eps``
-    SemDeDup runs first and quotas are drawn from the rows it keeps.
+    Quotas solve the authors' QP (``softmax(complexity / T) * target`` under the cluster sizes,
+    each cluster at least ``cluster_balance * target / k``), rounded by largest remainder so
+    they sum to ``target`` exactly; within a cluster the hardest rows are kept. With
+    ``dedup_eps`` SemDeDup runs first, inside the same per-cluster pass, and quotas are drawn
+    from the rows it keeps.
     """
 
     name = "dbp"
 
-    def select(self, data: PruneData, cfg: PruneConfig) -> Selection:
-        rows = np.flatnonzero(data.valid)
-        sel = Selection.empty(data.n_rows, OVER_QUOTA)
-        explain: dict = {"temperature": cfg.temperature}
-        if cfg.dedup_eps is not None:
-            t0 = time.perf_counter()
-            mark_duplicates(data, rows, 1.0 - cfg.dedup_eps, sel)
-            explain["semdedup_seconds"] = round(time.perf_counter() - t0, 4)
-            rows = rows[sel.keep[rows]]
-            sel.keep[rows] = False
-            sel.reason[rows] = OVER_QUOTA
-            explain["after_dedup"] = len(rows)
-            if len(rows) < data.target:
+    def needs_vectors(self, cfg: PruneConfig) -> bool:
+        return cfg.dedup_eps is not None
+
+    def decide(self, plan, cfg: PruneConfig) -> tuple[dict, dict]:
+        threshold = None if cfg.dedup_eps is None else 1.0 - cfg.dedup_eps
+        rank = "easy" if cfg.keep_easy else "hard"
+        stats = plan.per_cluster(threshold=threshold, rank=rank, ids=threshold is not None)
+        explain: dict = {"temperature": cfg.temperature, "cluster_balance": cfg.cluster_balance}
+        sizes, d_intra, d_inter, cx = complexity(stats, plan.centroids, cfg.n_neighbors)
+        if threshold is not None:
+            explain["after_dedup"] = int(sizes.sum())
+            if sizes.sum() < plan.target:
                 raise InputError(
-                    f"SemDeDup at --dedup-eps {cfg.dedup_eps} leaves {len(rows)} rows, fewer "
-                    f"than the {data.target} that --keep {cfg.keep} asks for; lower "
+                    f"SemDeDup at --dedup-eps {cfg.dedup_eps} leaves {int(sizes.sum())} rows, "
+                    f"fewer than the {plan.target} that --keep {cfg.keep} asks for; lower "
                     "--dedup-eps or --keep."
                 )
-        sizes, d_intra, d_inter, complexity = cluster_complexity(data, rows, cfg.n_neighbors)
-        weights = np.where(sizes > 0, softmax(complexity, cfg.temperature), 0.0)
-        quotas = integer_quotas(weights, sizes, data.target)
-        keep_by_quota(data, rows, quotas, easy=cfg.keep_easy, sel=sel)
+        weights = np.where(sizes > 0, softmax(cx, cfg.temperature), 0.0)
+        floors = dbp_floors(sizes, plan.target, cfg.cluster_balance)
+        quotas = integer_quotas(weights, sizes, plan.target, floors)
         explain["per_cluster"] = {
             "d_intra": np.round(d_intra, 6).tolist(),
             "d_inter": np.round(d_inter, 6).tolist(),
-            "complexity": np.round(complexity, 6).tolist(),
+            "complexity": np.round(cx, 6).tolist(),
             "quota": quotas.tolist(),
         }
-        sel.explain = explain
-        return sel
+        return {"quota": quotas.tolist()}, explain
+
+    def rule(self, f, state, cfg):
+        return quota_rule(f, state["quota"])

@@ -4,15 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from curate.pipelines.prune.base import (
-    OVER_QUOTA,
-    PruneConfig,
-    PruneData,
-    PruneMethod,
-    Selection,
-    cluster_sizes,
-    keep_by_quota,
-)
+from curate.pipelines.prune.base import PruneConfig, PruneMethod, quota_rule
 from curate.pipelines.prune.quotas import integer_quotas
 
 
@@ -26,11 +18,13 @@ class Prototypes(PruneMethod):
 
     name = "prototypes"
 
-    def select(self, data: PruneData, cfg: PruneConfig) -> Selection:
-        rows = np.flatnonzero(data.valid)
-        sizes = cluster_sizes(data, rows)
-        quotas = integer_quotas(sizes, sizes, data.target)
-        sel = Selection.empty(data.n_rows, OVER_QUOTA)
-        keep_by_quota(data, rows, quotas, easy=cfg.keep_easy, sel=sel)
-        sel.explain = {"per_cluster": {"quota": quotas.tolist()}}
-        return sel
+    def decide(self, plan, cfg: PruneConfig) -> tuple[dict, dict]:
+        stats = plan.per_cluster(rank="easy" if cfg.keep_easy else "hard")
+        sizes = np.zeros(plan.k, np.int64)
+        for c, s in stats.items():
+            sizes[c] = s["size"]
+        quotas = integer_quotas(sizes, sizes, plan.target)
+        return {"quota": quotas.tolist()}, {"per_cluster": {"quota": quotas.tolist()}}
+
+    def rule(self, f, state, cfg):
+        return quota_rule(f, state["quota"])

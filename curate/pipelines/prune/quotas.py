@@ -1,4 +1,15 @@
-"""Exact integer quotas: water-filling under per-cluster caps, then largest-remainder rounding."""
+"""Exact integer quotas: the DBP authors' quadratic program solved in closed form, then
+largest-remainder rounding so the quotas sum to the target exactly.
+
+The reference (amro-kamal/effective_pruning, ``prune.py``) solves, with osqp,
+
+    minimise 1/2 ||x||^2 - total * p . x   subject to   sum(x) = total,  lb <= x <= ub,
+
+with ``ub`` the cluster sizes and ``lb = min(cls_bal_ratio * total / k, size - 1)``. Its
+optimum is ``x = clip(total * p + mu, lb, ub)`` for the one ``mu`` that makes the sum right
+(the KKT conditions of a separable quadratic): clusters that hit their size give their excess
+to the others in equal parts, not in proportion. :func:`qp_quotas` finds ``mu`` by bisection.
+"""
 
 from __future__ import annotations
 
@@ -12,42 +23,37 @@ def softmax(x: np.ndarray, temperature: float) -> np.ndarray:
     return z / z.sum() if len(z) else z
 
 
-def water_fill(weights: np.ndarray, caps: np.ndarray, total: float) -> np.ndarray:
-    """Continuous quotas ``q = min(cap, lam * w)`` with ``sum(q) == total``.
-
-    Clusters whose share exceeds their size are capped at it and the excess flows to the
-    others in proportion to their weight, repeated until no quota exceeds its cap.
-    """
+def qp_quotas(
+    weights: np.ndarray, caps: np.ndarray, total: float, floors: np.ndarray | None = None
+) -> np.ndarray:
+    """Continuous quotas ``clip(total * w + mu, floors, caps)`` summing to ``total``: the
+    solution of the reference's QP (``w`` are the softmax probabilities)."""
     w = np.asarray(weights, dtype=np.float64)
     caps = np.asarray(caps, dtype=np.float64)
+    lo = np.zeros_like(caps) if floors is None else np.minimum(np.asarray(floors, float), caps)
     if total > caps.sum() + 1e-9:
         raise ValueError(f"cannot allocate {total} rows: only {caps.sum():.0f} available")
-    q = np.zeros_like(w)
-    free = caps > 0
-    remaining = float(total)
-    while remaining > 1e-9 and free.any():
-        share = w * free
-        if share.sum() <= 0:  # zero weights left: spread evenly over what has room
-            share = free.astype(np.float64)
-        share = remaining * share / share.sum()
-        over = free & (q + share >= caps)
-        if not over.any():
-            q[free] += share[free]
+    if total < lo.sum() - 1e-9:
+        raise ValueError(f"floors ask for {lo.sum():.0f} rows, more than the {total} to keep")
+    a = total * w
+    if not len(a):
+        return a
+    left, right = float((lo - a).min()), float((caps - a).max())
+    for _ in range(200):  # the sum is monotone in mu: bisection to float precision
+        mid = 0.5 * (left + right)
+        if np.clip(a + mid, lo, caps).sum() < total:
+            left = mid
+        else:
+            right = mid
+        if right - left <= 1e-12 * max(1.0, abs(mid)):
             break
-        remaining -= float((caps[over] - q[over]).sum())
-        q[over] = caps[over]
-        free &= ~over
-    return np.minimum(q, caps)
+    return np.clip(a + right, lo, caps)
 
 
-def integer_quotas(weights: np.ndarray, caps: np.ndarray, total: int) -> np.ndarray:
-    """Integer quotas summing exactly to ``total``, each at most its cap.
-
-    Water-filling gives continuous quotas; each is floored and the remaining units go to the
-    largest fractional parts (ties to the lower cluster index) among clusters with room.
-    """
+def round_quotas(q: np.ndarray, caps: np.ndarray, total: int) -> np.ndarray:
+    """Integer quotas from continuous ones: each floored, then the remaining units to the
+    largest fractional parts (ties to the lower cluster index) among clusters with room."""
     caps = np.asarray(caps, dtype=np.int64)
-    q = water_fill(weights, caps, total)
     base = np.minimum(np.floor(q + 1e-9).astype(np.int64), caps)
     short = int(total - base.sum())
     while short > 0:  # one pass suffices; the loop guards against float round-off
@@ -56,3 +62,22 @@ def integer_quotas(weights: np.ndarray, caps: np.ndarray, total: int) -> np.ndar
         base[order] += 1
         short -= len(order)
     return base
+
+
+def integer_quotas(
+    weights: np.ndarray, caps: np.ndarray, total: int, floors: np.ndarray | None = None
+) -> np.ndarray:
+    """Integer quotas summing exactly to ``total``, each between its floor and its cap."""
+    w = np.asarray(weights, dtype=np.float64)
+    s = w.sum()
+    return round_quotas(qp_quotas(w / s if s > 0 else w, caps, total, floors), caps, total)
+
+
+def dbp_floors(sizes: np.ndarray, total: int, balance: float) -> np.ndarray:
+    """The reference's per-cluster floor: ``min(int(balance * total / k), size - 1)``, at
+    least 0; ``balance`` 0 switches it off (the reference then still keeps one row of every
+    cluster of two or more; here 0 means no floor at all)."""
+    sizes = np.asarray(sizes, dtype=np.int64)
+    if balance <= 0 or not len(sizes):
+        return np.zeros(len(sizes), np.int64)
+    return np.maximum(np.minimum(int(balance * total / len(sizes)), sizes - 1), 0)
