@@ -72,13 +72,14 @@ class _Acc:
         self.sums = np.zeros((spec.parts, dim)) if spec.member_sums else None
 
 
-def _held(arr: pa.Array, mat: np.ndarray, codes: np.ndarray, dim: int) -> np.ndarray:
-    """float16 row directions as prune keeps them: the stored values of a float16 column (no
-    conversion), else the unit float32 vectors rounded to float16."""
+def _held(arr: pa.Array, mat: np.ndarray, codes: np.ndarray, dim: int):
+    """(float16 row directions as prune keeps them, whether ``mat`` is already their unit
+    float32 form): the stored values of a float16 column (no conversion), else the unit
+    float32 vectors rounded to float16."""
     raw = E.raw_view(arr, dim)
     if raw is not None and raw.dtype == np.float16:
-        return raw[codes == E.VALID]
-    return mat[codes == E.VALID].astype(np.float16)
+        return raw[codes == E.VALID], True
+    return mat[codes == E.VALID].astype(np.float16), False
 
 
 def _clusters(spec, km, batch, mat, codes, held):
@@ -96,6 +97,7 @@ def _clusters(spec, km, batch, mat, codes, held):
     if len(ok):
         # SemDeDup's vectors are the float16 ones: assign from them, as the in-memory plan did
         x = mat[ok] if held is None else _unit16(held)
+
         cluster[ok], sims[ok] = km.assign_unit(x)
     return cluster, sims, codes
 
@@ -119,9 +121,10 @@ def _add_batch(acc: _Acc, km, batch, lo: int) -> None:
     if spec.parts == 1 and not spec.existing and spec.centroids is None:
         acc.ecode.append(codes)  # no clusters: validity is all the method needs
         return
-    held = _held(arr, mat, codes, spec.embedding.dim) if spec.vectors else None
+    held, same = _held(arr, mat, codes, spec.embedding.dim) if spec.vectors else (None, True)
     was_ok = codes == E.VALID
-    cluster, sims, codes = _clusters(spec, km, batch, mat, codes, held)
+    # a float16 column's unit rows are exactly those of its held vectors: no second pass
+    cluster, sims, codes = _clusters(spec, km, batch, mat, codes, None if same else held)
     acc.ecode.append(codes)
     ok = codes == E.VALID
     acc.cluster.append(cluster[ok])
