@@ -81,8 +81,15 @@ def bare(path: Path, k: int, seed: int) -> dict:
     _, sample = sample_vectors(m, col, ClusterConfig(k=k, seed=seed), ThreadWorkers())
     t_sample = time.perf_counter() - t0
     t0 = time.perf_counter()
-    km = faiss.Kmeans(D, k, niter=20, seed=seed, spherical=True, max_points_per_centroid=256,
-                      min_points_per_centroid=1)  # fmt: skip
+    km = faiss.Kmeans(
+        D,
+        k,
+        niter=20,
+        seed=seed,
+        spherical=True,
+        max_points_per_centroid=256,
+        min_points_per_centroid=1,
+    )
     km.train(sample)
     t_train = time.perf_counter() - t0
     del sample
@@ -147,9 +154,28 @@ class RayMemory:
 
 
 def pipeline(data: Path, out: Path, args, engine: str = "local") -> dict:
-    cmd = [sys.executable, "-m", "curate.cli.app", "prune", str(data), "-o", str(out),
-           "--keep", "0.27", "--method", "dbp", "--dedup-eps", str(args.dedup_eps),
-           "--k", str(args.k), "--seed", str(args.seed), "--overwrite", "--engine", engine]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "curate.cli.app",
+        "prune",
+        str(data),
+        "-o",
+        str(out),
+        "--keep",
+        "0.27",
+        "--method",
+        "dbp",
+        "--dedup-eps",
+        str(args.dedup_eps),
+        "--k",
+        str(args.k),
+        "--seed",
+        str(args.seed),
+        "--overwrite",
+        "--engine",
+        engine,
+    ]
     log = open(out.with_name(out.name + f"-{engine}.log"), "w")  # noqa: SIM115
     mem = RayMemory() if engine == "ray" else None
     if mem:
@@ -159,11 +185,14 @@ def pipeline(data: Path, out: Path, args, engine: str = "local") -> dict:
         mem.__exit__()
     log.close()
     out_info = {
-        "wall_s": res.wall_s, "returncode": res.returncode, "oom_killed": res.oom_killed,
-        "limit_gb": res.gb("limit_bytes"), "peak_anon_gb": res.gb("peak_anon_bytes"),
+        "wall_s": res.wall_s,
+        "returncode": res.returncode,
+        "oom_killed": res.oom_killed,
+        "limit_gb": res.gb("limit_bytes"),
+        "peak_anon_gb": res.gb("peak_anon_bytes"),
         "cgroup_max_usage_gb_incl_page_cache": res.gb("max_usage_bytes"),
         "peak_rss_gb": res.gb("peak_rss_bytes"),
-    }  # fmt: skip
+    }
     if res.returncode == 0:
         info = json.loads((out / "run.json").read_text())
         out_info["timings"] = info["timings"]
@@ -176,8 +205,20 @@ def pipeline(data: Path, out: Path, args, engine: str = "local") -> dict:
 
 
 def _child(mode: str, args, n: int, data: Path) -> dict:
-    cmd = [sys.executable, __file__, "--child", mode, "--n", str(n), "--k", str(args.k),
-           "--seed", str(args.seed), "--data", str(data)]  # fmt: skip
+    cmd = [
+        sys.executable,
+        __file__,
+        "--child",
+        mode,
+        "--n",
+        str(n),
+        "--k",
+        str(args.k),
+        "--seed",
+        str(args.seed),
+        "--data",
+        str(data),
+    ]
     res = subprocess.run(cmd, capture_output=True, text=True)
     if res.returncode:
         sys.exit(f"{mode} failed:\n{res.stderr}")
@@ -233,8 +274,11 @@ def main() -> None:
     if args.ray:
         n = args.n[0]
         data, out = args.dir / f"pool-{n}", args.dir / f"pruned-{n}-ray"
-        results[f"{n}-ray"] = {"n": n, "pipeline": pipeline(data, out, args, engine="ray"),
-                               "load": os.getloadavg()}  # fmt: skip
+        results[f"{n}-ray"] = {
+            "n": n,
+            "pipeline": pipeline(data, out, args, engine="ray"),
+            "load": os.getloadavg(),
+        }
         results_path.write_text(json.dumps(results, indent=2))
         print(json.dumps(results[f"{n}-ray"]), flush=True)
 

@@ -21,8 +21,16 @@ def test_spill_reads_each_part_in_run_order(tmp_path):
         r = np.arange(n) + 1000 * run
         v = rng.normal(size=(n, 4)).astype(np.float16)
         s = pa.array([f"id{i}" for i in r])
-        write_run(tmp_path, run, keys=k, parts=5, columns={"row": r, "vec": v}, strings={"id": s},
-                  row_order={"code": np.full(n, run, np.int8)}, meta={"rows": n})  # fmt: skip
+        write_run(
+            tmp_path,
+            run,
+            keys=k,
+            parts=5,
+            columns={"row": r, "vec": v},
+            strings={"id": s},
+            row_order={"code": np.full(n, run, np.int8)},
+            meta={"rows": n},
+        )
         keys.append(k), rows.append(r), vecs.append(v), ids.append(s.to_pylist())
     spill = Spill(tmp_path, 5)
     allk, allr = np.concatenate(keys), np.concatenate(rows)
@@ -85,8 +93,18 @@ def _osqp_quotas(p, sizes, total, floors):
     lo = np.r_[total, floors].astype(float)
     hi = np.r_[total, sizes].astype(float)
     prob = osqp.OSQP()
-    prob.setup(sparse.eye(k, format="csc"), -p * total, a, lo, hi, verbose=False,
-               eps_abs=1e-9, eps_rel=1e-9, max_iter=200000, polishing=True)  # fmt: skip
+    prob.setup(
+        sparse.eye(k, format="csc"),
+        -p * total,
+        a,
+        lo,
+        hi,
+        verbose=False,
+        eps_abs=1e-9,
+        eps_rel=1e-9,
+        max_iter=200000,
+        polishing=True,
+    )
     return prob.solve(raise_error=True).x
 
 

@@ -143,8 +143,14 @@ CASES = [
 @pytest.mark.parametrize(("method", "extra"), CASES)
 def test_decisions_equal_the_in_memory_reference(src, tmp_path, method, extra):
     opts = {"keep": None if "eps" in extra else 0.3, **extra}
-    m = prune(src, tmp_path / "o", method=method, k=12, progress="off",
-              **{k: v for k, v in opts.items() if v is not None})  # fmt: skip
+    m = prune(
+        src,
+        tmp_path / "o",
+        method=method,
+        k=12,
+        progress="off",
+        **{k: v for k, v in opts.items() if v is not None},
+    )
     kept, reason = reference(src, tmp_path / "o", method, **{"keep": 0.3, **extra})
     got = m.read(["keep", "prune_reason"])
     assert got["keep"].to_pylist() == kept.tolist()
@@ -169,8 +175,7 @@ def test_same_decisions_whatever_the_chunks_items_and_memory(src, tmp_path, monk
     monkeypatch.setattr(sim_mod, "FILTER_MIN_ROWS", 16)
     small = prune(src, tmp_path / "b", k=12, progress="off", **opts).read(cols)
     assert small.equals(base)
-    blocked = prune(src, tmp_path / "c", k=12, progress="off", group_memory=1 << 16,
-                    **opts)  # fmt: skip
+    blocked = prune(src, tmp_path / "c", k=12, progress="off", group_memory=1 << 16, **opts)
     assert blocked.read(cols).equals(base)
 
 
@@ -186,8 +191,9 @@ def test_memory_per_cluster_is_the_configured_bound(src, tmp_path, monkeypatch):
         return real(rows, n, threshold, block_rows=block_rows)
 
     monkeypatch.setattr(sim_mod, "blocked_duplicate_groups", spy)
-    prune(src, tmp_path / "o", method="semdedup", eps=0.01, k=2, group_memory=1 << 16,
-          progress="off")  # fmt: skip
+    prune(
+        src, tmp_path / "o", method="semdedup", eps=0.01, k=2, group_memory=1 << 16, progress="off"
+    )
     assert calls and all(n > block for n, block in calls)
 
 
@@ -211,12 +217,14 @@ def test_scratch_is_removed_on_success_and_kept_after_a_failure(src, tmp_path, m
 
 def test_laion_parquet_without_an_id_column_is_pruned_as_it_is(tmp_path):
     x = pool(600, 16)
-    t = pa.table({
-        "url": [f"http://x/{i}.jpg" for i in range(600)],
-        "TEXT": [f"caption {i}" for i in range(600)],
-        "SAMPLE_ID": np.arange(600, dtype=np.int64) * 7,
-        "embedding": pa.array(x.tolist(), pa.list_(pa.float32())),
-    })  # fmt: skip
+    t = pa.table(
+        {
+            "url": [f"http://x/{i}.jpg" for i in range(600)],
+            "TEXT": [f"caption {i}" for i in range(600)],
+            "SAMPLE_ID": np.arange(600, dtype=np.int64) * 7,
+            "embedding": pa.array(x.tolist(), pa.list_(pa.float32())),
+        }
+    )
     pq.write_table(t, tmp_path / "laion.parquet")
     m = prune(tmp_path / "laion.parquet", keep=0.27, method="semdedup", progress="off")
     assert m.path == tmp_path / "laion-pruned.parquet"
@@ -262,8 +270,9 @@ def test_a_prune_killed_mid_phase_resumes_to_the_same_manifest(src, tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize(("phase", "after"),
-                         [("sample", 1), ("scan", 2), ("finalize", 2), ("write", 1)])  # fmt: skip
+@pytest.mark.parametrize(
+    ("phase", "after"), [("sample", 1), ("scan", 2), ("finalize", 2), ("write", 1)]
+)
 def test_kill_9_in_every_phase_then_the_same_command(src, tmp_path, phase, after):
     _kill_then_resume(src, tmp_path, phase, after)
 
