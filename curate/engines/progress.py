@@ -72,7 +72,7 @@ class Progress:
 
     def _tick(self) -> None:
         """Log mode: a status line whenever nothing was printed for :attr:`INTERVAL` s."""
-        while not self._stop.wait(1.0):
+        while not self._stop.wait(min(1.0, self.INTERVAL / 4)):
             if time.perf_counter() - self._last >= self.INTERVAL:
                 self.line(self.status())
 

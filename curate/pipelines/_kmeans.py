@@ -256,7 +256,10 @@ class SphericalKMeans:
         else:
             labels, _ = assign_faiss(x, self.centroids_, gpu=self.backend_ == "faiss-gpu")
         x = np.asarray(x, dtype=np.float32)
-        sims = np.einsum("ij,ij->i", x, self.centroids_[labels]).astype(np.float32)
+        sims = np.empty(len(x), np.float32)
+        for i in range(0, len(x), 8192):  # pieces: the gathered centroids stay small
+            j = labels[i : i + 8192]
+            sims[i : i + len(j)] = np.einsum("ij,ij->i", x[i : i + len(j)], self.centroids_[j])
         return labels, sims
 
     def predict(self, x: np.ndarray) -> np.ndarray:

@@ -149,7 +149,12 @@ def sample_vectors(
         cost=[hi - lo for lo, hi in ranges],
     )
     n_valid = sum(r[0] for r in results)
-    sample = np.concatenate([r[1] for r in results]) if results else np.zeros((0, col.dim))
+    sample = np.empty((sum(len(r[1]) for r in results), col.dim), np.float32)
+    at = 0
+    for i, (_, part) in enumerate(results):  # copy part by part, freeing each: never 2x
+        sample[at : at + len(part)] = part
+        at += len(part)
+        results[i] = None
     return n_valid, sample
 
 

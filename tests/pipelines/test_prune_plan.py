@@ -284,3 +284,72 @@ def test_a_rerun_with_other_options_names_the_difference(src, tmp_path):
     assert other.returncode == 2
     assert "temperature: 0.5 -> 0.2" in other.stderr and "--overwrite" in other.stderr
     assert "Traceback" not in other.stderr
+
+
+# -- bad input ---------------------------------------------------------------------------------
+def test_a_scratch_without_room_fails_before_the_spill(src, tmp_path, monkeypatch):
+    import shutil
+    from collections import namedtuple
+
+    import curate.pipelines.prune.space as space
+    from curate.errors import InputError
+
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(space.shutil, "disk_usage", lambda p: usage(10**9, 10**9 - 4096, 4096))
+    with pytest.raises(
+        InputError, match=r"needs about .* scratch space .* 0\.0 MB free.*--scratch"
+    ):
+        prune(src, tmp_path / "o", method="semdedup", eps=0.01, k=12, progress="off")
+    assert not (tmp_path / "o").exists()  # nothing that reads as an output
+    assert not list((tmp_path / ".o.prune-scratch" / "spill").glob("run-*"))
+    assert shutil.disk_usage is not None
+
+
+def test_a_disk_that_fills_up_mid_spill_is_a_clear_error(src, tmp_path, monkeypatch):
+    import errno
+
+    import curate.engines.spill as spill
+    from curate.errors import InputError
+
+    real = spill.SpillWriter.add_rows
+
+    def full(self, name, values, order):
+        if name == "vec":
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(self, name, values, order)
+
+    monkeypatch.setattr(spill.SpillWriter, "add_rows", full)
+    with pytest.raises(InputError, match="scratch disk filled up.*rerun the same command"):
+        prune(src, tmp_path / "o", method="semdedup", eps=0.01, k=12, progress="off")
+    scratch = tmp_path / ".o.prune-scratch" / "spill"
+    assert not list(scratch.glob("run-*")) and not list(scratch.glob(".*.tmp"))
+
+
+def test_a_scratch_that_is_not_writable_names_the_path(src, tmp_path):
+    from curate.errors import InputError
+
+    (tmp_path / "file").write_text("not a directory")
+    bad = tmp_path / "file" / "scratch"
+    with pytest.raises(InputError, match=r"file/scratch: the prune scratch .* not writable"):
+        prune(src, tmp_path / "o", keep=0.3, k=12, scratch=bad, progress="off")
+
+
+def test_shards_from_two_models_or_dimensions_are_refused(tmp_path):
+    from curate.errors import ManifestError
+
+    d = tmp_path / "mixed"
+    d.mkdir()
+    x = pool(200, 16)
+    pq.write_table(embedding_table(x[:100], model="clip-a"), d / "part-00000.parquet")
+    t = embedding_table(x[100:], model="effnet")
+    pq.write_table(
+        t.set_column(0, "id", pa.array([f"b{i}" for i in range(100)])), d / "part-00001.parquet"
+    )
+    with pytest.raises(ManifestError, match=r"different models"):
+        prune(d, tmp_path / "o", keep=0.5, k=2, progress="off")
+    other = embedding_table(pool(100, 8))
+    pq.write_table(
+        other.set_column(0, "id", pa.array([f"c{i}" for i in range(100)])), d / "part-00001.parquet"
+    )
+    with pytest.raises(ManifestError, match=r"dimension|different"):
+        prune(d, tmp_path / "o2", keep=0.5, k=2, progress="off")

@@ -44,7 +44,7 @@ class ScanSpec:
     ids: str | None = None  # spill ids (for dup_of): the id column, an alias, or "" = row numbers
     key: str | None = None  # a per-row key column (clip_score)
     member_sums: bool = False  # existing clusters without centroids: sum members per cluster
-    batch_size: int = 65_536
+    batch_size: int = 32_768  # rows decoded at once: the float32 copy of one batch is 64 MB
 
 
 def id_strings(batch: pa.RecordBatch | pa.Table, column: str, lo: int) -> pa.Array:
@@ -59,16 +59,18 @@ def id_strings(batch: pa.RecordBatch | pa.Table, column: str, lo: int) -> pa.Arr
 class _Acc:
     """The pieces of one chunk, collected batch by batch."""
 
-    def __init__(self, spec: ScanSpec) -> None:
+    def __init__(self, spec: ScanSpec, rows: int) -> None:
         self.spec = spec
         self.ecode: list[np.ndarray] = []
         self.key: list[np.ndarray] = []
         self.cluster: list[np.ndarray] = []
         self.sim: list[np.ndarray] = []
         self.row: list[np.ndarray] = []
-        self.vec: list[np.ndarray] = []
         self.ids: list[pa.Array] = []
         dim = spec.embedding.dim if spec.embedding else 0
+        # one buffer for the chunk's float16 vectors, filled in place (no list, no concat)
+        self.vec = np.empty((rows, dim), np.float16) if spec.vectors else None
+        self.n_vec = 0
         self.sums = np.zeros((spec.parts, dim)) if spec.member_sums else None
 
 
@@ -131,7 +133,9 @@ def _add_batch(acc: _Acc, km, batch, lo: int) -> None:
     acc.sim.append(sims[ok])
     acc.row.append(np.flatnonzero(ok) + lo)
     if held is not None:
-        acc.vec.append(held[ok[was_ok]])
+        keep = held[ok[was_ok]]
+        acc.vec[acc.n_vec : acc.n_vec + len(keep)] = keep
+        acc.n_vec += len(keep)
     if spec.ids is not None:
         acc.ids.append(id_strings(batch, spec.ids, lo).filter(pa.array(ok)))
     if acc.sums is not None:
@@ -166,7 +170,7 @@ def scan_chunk(spec: ScanSpec, item: tuple[int, int, int]) -> dict:
         if (spec.centroids is not None and not spec.existing)
         else None
     )
-    acc = _Acc(spec)
+    acc = _Acc(spec, hi - lo)
     cols = _columns(spec)
     m = Manifest(spec.path)
     off = lo
@@ -203,7 +207,7 @@ def _write(spec: ScanSpec, acc: _Acc, run: int) -> dict:
         keys = _cat(acc.cluster, np.int32).astype(np.int64)
         columns = {"row": _cat(acc.row, np.int64), "sim": _cat(acc.sim, np.float32)}
         if spec.vectors:
-            columns["vec"] = _cat(acc.vec, np.float16, (spec.embedding.dim,))
+            columns["vec"] = acc.vec[: acc.n_vec]
         if spec.ids is not None:
             strings["id"] = pa.concat_arrays(acc.ids) if acc.ids else pa.array([], pa.string())
     try:
