@@ -53,6 +53,9 @@ class Workers:
         GPUs each item needs (Ray); locally a GPU is shared by the threads.
     on_done
         ``on_done(index, result)`` in the caller's thread as each item finishes (progress).
+    keep_results
+        ``False``: results are only handed to ``on_done`` and not kept (a fit that copies
+        each piece into place as it arrives then never holds them all at once).
     one_thread_each
         Locally, hold BLAS and OpenMP to one thread per item (numpy work: the items are the
         parallelism). ``False`` leaves them as they are, for FAISS calls whose results depend
@@ -69,6 +72,7 @@ class Workers:
         cost: Sequence[float] | None = None,
         gpus: float = 0.0,
         on_done: DoneFn | None = None,
+        keep_results: bool = True,
         one_thread_each: bool = True,
     ) -> list[Any]:
         raise NotImplementedError
@@ -77,6 +81,13 @@ class Workers:
     def size(self) -> int:
         """How many items run at once."""
         raise NotImplementedError
+
+
+def _done(results: list, i: int, result: Any, on_done: DoneFn | None, keep: bool) -> None:
+    if keep:
+        results[i] = result
+    if on_done:
+        on_done(i, result)
 
 
 def _order(n: int, cost: Sequence[float] | None) -> list[int]:
@@ -97,14 +108,22 @@ class ThreadWorkers(Workers):
     def size(self) -> int:
         return self.n
 
-    def map(self, fn, items, *, cost=None, gpus=0.0, on_done=None, one_thread_each=True):
+    def map(
+        self,
+        fn,
+        items,
+        *,
+        cost=None,
+        gpus=0.0,
+        on_done=None,
+        keep_results=True,
+        one_thread_each=True,
+    ):
         results: list[Any] = [None] * len(items)
         order = _order(len(items), cost)
         if self.n == 1 or len(items) <= 1:
             for i in order:
-                results[i] = fn(items[i])
-                if on_done:
-                    on_done(i, results[i])
+                _done(results, i, fn(items[i]), on_done, keep_results)
             return results
         with (
             _one_thread_each() if one_thread_each else contextlib.nullcontext(),
@@ -116,9 +135,7 @@ class ThreadWorkers(Workers):
                     done, _ = wait(pending, return_when=FIRST_COMPLETED)
                     for fut in done:
                         i = pending.pop(fut)
-                        results[i] = fut.result()
-                        if on_done:
-                            on_done(i, results[i])
+                        _done(results, i, fut.result(), on_done, keep_results)
             except BaseException:
                 for fut in pending:
                     fut.cancel()
@@ -146,7 +163,17 @@ class RayWorkers(Workers):
     def size(self) -> int:
         return max(1, self._cpus - 1)
 
-    def map(self, fn, items, *, cost=None, gpus=0.0, on_done=None, one_thread_each=True):
+    def map(
+        self,
+        fn,
+        items,
+        *,
+        cost=None,
+        gpus=0.0,
+        on_done=None,
+        keep_results=True,
+        one_thread_each=True,
+    ):
         ray = self._ray
         remote = ray.remote(num_cpus=1, num_gpus=gpus or None)(_call)
         fn_ref = ray.put(fn)
@@ -161,10 +188,7 @@ class RayWorkers(Workers):
                     flight[remote.remote(fn_ref, items[i])] = i
                 ready, _ = ray.wait(list(flight), num_returns=1)
                 for ref in ready:
-                    i = flight.pop(ref)
-                    results[i] = ray.get(ref)
-                    if on_done:
-                        on_done(i, results[i])
+                    _done(results, flight.pop(ref), ray.get(ref), on_done, keep_results)
         except BaseException:
             for ref in flight:
                 ray.cancel(ref, force=True)

@@ -143,19 +143,30 @@ def sample_vectors(
         n, max(workers.size, math.ceil(n / 1_000_000)), starts=manifest.row_group_starts()
     )
     path = str(manifest.path)
-    results = workers.map(
+    # each range's valid chosen rows go straight into one buffer as the range finishes, at
+    # the offset of its first chosen row; gaps (invalid rows) close up at the end
+    sample = np.empty((len(chosen), col.dim), np.float32)
+    offsets = np.searchsorted(chosen, [lo for lo, _ in ranges])
+    counts, sizes = [0] * len(ranges), [0] * len(ranges)
+
+    def place(i: int, result) -> None:
+        counts[i] = result[0]
+        part = result[1]
+        sample[offsets[i] : offsets[i] + len(part)] = part
+        sizes[i] = len(part)
+
+    workers.map(
         lambda rows: _sample_range(path, col, chosen, cfg.batch_size, rows),
         ranges,
         cost=[hi - lo for lo, hi in ranges],
+        on_done=place,
+        keep_results=False,
     )
-    n_valid = sum(r[0] for r in results)
-    sample = np.empty((sum(len(r[1]) for r in results), col.dim), np.float32)
     at = 0
-    for i, (_, part) in enumerate(results):  # copy part by part, freeing each: never 2x
-        sample[at : at + len(part)] = part
-        at += len(part)
-        results[i] = None
-    return n_valid, sample
+    for off, size in zip(offsets, sizes, strict=True):
+        sample[at : at + size] = sample[off : off + size]  # moves down: overlap-safe
+        at += size
+    return sum(counts), sample[:at]
 
 
 def fit_kmeans(
