@@ -4,8 +4,9 @@ For each N (e.g. 1M, 4M, 10M rows of 512-d float16 unit vectors around 2,000 con
 them planted near-duplicates, as issue #18 describes), in one run:
 
 * ``bare``: FAISS spherical k-means trained on the same seeded sample the prune trains on,
-  then every row assigned to its nearest centroid, streaming the manifest in 65,536-row
-  batches (the baseline: train + assign, nothing else);
+  then every row assigned to its nearest centroid with FAISS, streaming the manifest in
+  65,536-row batches (the baseline: train + assign, nothing else); and the same assignment
+  with numpy's BLAS, which curate uses on the CPU (a second, stricter baseline);
 * ``pipeline``: ``curate prune POOL -o OUT --keep 0.27 --method dbp --dedup-eps 0.002 --k K``
   as a user runs it, inside a cgroup-v1 memory limit (``--limit``, default 2.5G): the
   honest memory check, since RSS also counts file pages. Per-phase seconds come from its
@@ -103,12 +104,21 @@ def bare(path: Path, k: int, seed: int) -> dict:
         read += time.perf_counter() - r0
         index.search(x, 1)
     t_assign = time.perf_counter() - t0
+    # the same assignment with numpy's BLAS (what curate uses on the CPU), for reference
+    from curate.pipelines._kmeans import assign_blas
+
+    t0 = time.perf_counter()
+    for b in m.iter_batches(["embedding"], prefetch=1):
+        assign_blas(E.raw_view(b.column(0), D).astype(np.float32), km.centroids)
+    t_blas = time.perf_counter() - t0
     return {
         "sample_s": round(t_sample, 1),
         "train_s": round(t_train, 1),
         "assign_s": round(t_assign, 1),
         "assign_decode_s": round(read, 1),
         "train_plus_assign_s": round(t_train + t_assign, 1),
+        "assign_numpy_blas_s": round(t_blas, 1),
+        "train_plus_numpy_assign_s": round(t_train + t_blas, 1),
     }
 
 
@@ -229,7 +239,7 @@ def run_one(n: int, args) -> dict:
     data = args.dir / f"pool-{n}"
     out = args.dir / f"pruned-{n}"
     result: dict = {"n": n, "d": D, "k": args.k, "load_before": os.getloadavg()}
-    if not (data / "run.json").exists():
+    if not data.exists():
         t0 = time.perf_counter()
         _child("gen", args, n, data)
         result["generate_s"] = round(time.perf_counter() - t0, 1)
@@ -237,8 +247,10 @@ def run_one(n: int, args) -> dict:
     result["pipeline"] = pipeline(data, out, args)
     p = result["pipeline"]
     if p["returncode"] == 0:
-        result["ratio_wall_to_bare_train_assign"] = round(
-            p["wall_s"] / result["bare"]["train_plus_assign_s"], 3
+        b = result["bare"]
+        result["ratio_wall_to_bare_train_assign"] = round(p["wall_s"] / b["train_plus_assign_s"], 3)
+        result["ratio_wall_to_train_numpy_assign"] = round(
+            p["wall_s"] / b["train_plus_numpy_assign_s"], 3
         )
     result["load_after"] = os.getloadavg()
     return result

@@ -156,7 +156,7 @@ def sample_vectors(
         sizes[i] = len(part)
 
     workers.map(
-        lambda rows: _sample_range(path, col, chosen, cfg.batch_size, rows),
+        lambda rows: _sample_range(path, col, chosen, min(cfg.batch_size, 16_384), rows),
         ranges,
         cost=[hi - lo for lo, hi in ranges],
         on_done=place,

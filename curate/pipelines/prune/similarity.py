@@ -30,6 +30,10 @@ KNN = 16
 FILTER_MIN_ROWS = 1024
 #: Slack on the projected squared distance: float32 rounding never drops a true pair.
 FILTER_SLACK = 1e-4
+#: Directions the filter projects on (the main ones of within-cluster spread).
+FILTER_DIMS = 32
+#: Past this fraction of a block's pairs kept by the filter, the full products are cheaper.
+FILTER_MAX_PASS = 0.01
 
 #: ``rows(i0, i1)``: members i0..i1-1 of a cluster as unit float32 rows.
 Rows = Callable[[int, int], np.ndarray]
@@ -143,15 +147,32 @@ def _torch_blocks(x: np.ndarray, threshold: float, device: str):
 
 def _filtered_groups(x: np.ndarray, threshold: float, p: np.ndarray, block_elems: int):
     """Duplicate groups through the projection filter: candidates whose projected squared
-    distance is within ``2 - 2 * threshold`` (+ slack), then the full cosine of those only."""
+    distance is within ``2 - 2 * threshold`` (+ slack), then the full cosine of those only.
+
+    The projected distance is one product of augmented rows, ``[z, |z|², 1] . [-2z, 1, |z|²]``,
+    so a block costs one BLAS call with ``m + 2`` columns and a comparison. A cluster where the
+    filter keeps more than :data:`FILTER_MAX_PASS` of a block's pairs (a loose threshold, a
+    very tight cluster) is finished with the full products instead.
+    """
     n = len(x)
     z = x @ p
-    zz = np.einsum("ij,ij->i", z, z)
+    zz = np.einsum("ij,ij->i", z, z)[:, None]
+    ones = np.ones((n, 1), np.float32)
+    left = np.hstack([z, zz, ones])
+    right = np.hstack([-2.0 * z, ones, zz])
     limit = np.float32(2.0 - 2.0 * threshold + FILTER_SLACK)
     edges = _Edges(n, block_elems)
+    full = _numpy_blocks(x, threshold)
+    filtering = True
     for i0, i1 in _blocks(n, block_elems, min_blocks=8):
-        d2 = zz[i0:i1, None] + zz[None, i0:] - 2.0 * (z[i0:i1] @ z[i0:].T)
-        r, c = np.divmod(np.flatnonzero(d2.ravel() <= limit), n - i0)
+        if not filtering:
+            r, c = np.divmod(full(i0, i1), n - i0)
+            upper = c > r
+            edges.add(r[upper] + i0, c[upper] + i0)
+            continue
+        hits = np.flatnonzero((left[i0:i1] @ right[i0:].T).ravel() <= limit)
+        filtering = len(hits) <= FILTER_MAX_PASS * (i1 - i0) * (n - i0)
+        r, c = np.divmod(hits, n - i0)
         upper = c > r
         a, b = r[upper] + i0, c[upper] + i0
         if len(a):
@@ -161,7 +182,9 @@ def _filtered_groups(x: np.ndarray, threshold: float, p: np.ndarray, block_elems
     return edges.flush()
 
 
-def residual_projection(x: np.ndarray, centroids: np.ndarray, assign: np.ndarray, m: int = 64):
+def residual_projection(
+    x: np.ndarray, centroids: np.ndarray, assign: np.ndarray, m: int = FILTER_DIMS
+):
     """``d x m`` orthonormal main directions of the rows' offsets from their centroids: the
     directions in which near-duplicates are told apart best by the projection filter."""
     d = x.shape[1]
