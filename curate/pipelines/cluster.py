@@ -139,8 +139,9 @@ def sample_vectors(
     rng = np.random.default_rng(cfg.seed)
     cap = sample_rows(cfg.k or 1000, cfg.max_points_per_centroid)
     chosen = np.sort(rng.choice(n, cap, replace=False)) if n > cap else np.arange(n)
+    # ranges of about one row group: each holds only its small share of the sample
     ranges = P.row_ranges(
-        n, max(workers.size, math.ceil(n / 1_000_000)), starts=manifest.row_group_starts()
+        n, max(4 * workers.size, math.ceil(n / 65_536)), starts=manifest.row_group_starts()
     )
     path = str(manifest.path)
     # each range's valid chosen rows go straight into one buffer as the range finishes, at
