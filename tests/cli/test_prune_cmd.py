@@ -111,3 +111,25 @@ def test_unknown_engine_is_one_clear_error(tmp_path, src, capsys):
     err = capsys.readouterr().err
     assert "unknown engine 'spark'" in err and "local, ray" in err
     assert not (tmp_path / "p").exists()
+
+
+def test_the_design_card_command_works_as_written(tmp_path):
+    """``curate prune laion.parquet --keep 0.27``: a LAION-style Parquet (no id column), no -o."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    x, _ = blobs(6, 50, 16, spread=0.3)
+    t = pa.table(
+        {
+            "url": [f"http://x/{i}.jpg" for i in range(300)],
+            "caption": ["a photo"] * 300,
+            "embedding": pa.array(x.tolist(), pa.list_(pa.float32())),
+        }
+    )
+    pq.write_table(t, tmp_path / "laion.parquet")
+    r = runner.invoke(app, ["prune", str(tmp_path / "laion.parquet"), "--keep", "0.27"])
+    assert r.exit_code == 0, r.output
+    out = tmp_path / "laion-pruned.parquet"
+    assert str(out) in r.output.replace("\n", "") and "kept 81 of 300" in r.output
+    m = Manifest(out)
+    assert m.num_rows == 300 and m.schema.names[:3] == ["id", "url", "caption"]
