@@ -48,6 +48,7 @@ SIZES = {
         "images": 4096,
         "reinforce": 2000,
         "iters": 200,
+        "ipc": 10,
     },
     "small": {
         "n": 20_000,
@@ -59,6 +60,7 @@ SIZES = {
         "images": 48,
         "reinforce": 60,
         "iters": 3,
+        "ipc": 1,
     },
 }
 
