@@ -21,7 +21,7 @@ TARGETS = {
     "sample": (cluster, "_sample_range"),
     "scan": (plan, "scan_chunk"),
     "per-cluster": (groups, "decide_item"),
-    "finalize": (plan, "finalize_run"),
+    "finalize": (plan, "finalize_runs"),
     "write": (step.PruneDecision, "process_rows"),
 }
 
@@ -47,6 +47,7 @@ def main() -> None:
         _kill_at(*TARGETS[phase], after)
     plan.CHUNK_ROWS = 1000  # many runs and items, so a kill lands between finished ones
     plan.ITEM_ROWS = 500
+    plan.JOIN_RUNS = 1
     from curate.cli.app import main as cli
 
     cli(sys.argv[4:] if sys.argv[3] == "--" else sys.argv[3:])

@@ -172,6 +172,7 @@ def test_same_decisions_whatever_the_chunks_items_and_memory(src, tmp_path, monk
     monkeypatch.setattr(plan_mod, "CHUNK_ROWS", 700)
     monkeypatch.setattr(scan_mod, "CHUNK_ROWS", 700)
     monkeypatch.setattr(plan_mod, "ITEM_ROWS", 200)
+    monkeypatch.setattr(plan_mod, "JOIN_RUNS", 2)
     monkeypatch.setattr(sim_mod, "FILTER_MIN_ROWS", 16)
     small = prune(src, tmp_path / "b", k=12, progress="off", **opts).read(cols)
     assert small.equals(base)

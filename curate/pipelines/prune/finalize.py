@@ -60,7 +60,15 @@ class FinalSpec:
             return json.loads(pa.ipc.open_file(src).schema.metadata[b"curate.counts"])
 
 
-def _gather(spec: FinalSpec, spill: Spill, run: int) -> dict[str, np.ndarray]:
+def _item_table(spec: FinalSpec, first: int, cache: dict) -> pa.Table:
+    """One per-cluster item's decisions, memory-mapped once per group of runs."""
+    if first not in cache:
+        path = Path(spec.decide) / f"{item_name(first)}.arrow"
+        cache[first] = pa.ipc.open_file(pa.memory_map(str(path))).read_all()
+    return cache[first]
+
+
+def _gather(spec: FinalSpec, spill: Spill, run: int, cache: dict) -> dict[str, np.ndarray]:
     """The run's valid members (cluster order) with their per-cluster decision fields."""
     runs = spill.runs()
     j = runs.index(run)
@@ -86,9 +94,7 @@ def _gather(spec: FinalSpec, spill: Spill, run: int) -> dict[str, np.ndarray]:
     dup_of = np.full(n, None, dtype=object)
     for it in np.unique(item_of[cluster]) if n else []:
         sel = np.flatnonzero(item_of[cluster] == it)
-        path = Path(spec.decide) / f"{item_name(int(first[it]))}.arrow"
-        with pa.memory_map(str(path)) as src:
-            t = pa.ipc.open_file(src).read_all().take(pa.array(pos[sel]))
+        t = _item_table(spec, int(first[it]), cache).take(pa.array(pos[sel]))
         dup = t.column("dup").to_numpy(zero_copy_only=False)
         cols["dup"][sel] = dup
         cols["dup_sim"][sel] = t.column("dup_sim").to_numpy()
@@ -101,10 +107,10 @@ def _gather(spec: FinalSpec, spill: Spill, run: int) -> dict[str, np.ndarray]:
     return f
 
 
-def _valid_fields(spec: FinalSpec, spill: Spill, run: int, lo: int, ecode, key):
+def _valid_fields(spec: FinalSpec, spill: Spill, run: int, lo: int, ecode, key, cache: dict):
     """Fields of the valid rows of a run (method order) and their row offsets in the run."""
     if spec.clustered:
-        f = _gather(spec, spill, run)
+        f = _gather(spec, spill, run, cache)
         return f, f["row"] - lo
     local = np.flatnonzero(np.isfinite(key) if spec.key else ecode == E.VALID)
     before = sum(spill.header(r)["meta"]["valid"] for r in spill.runs() if r < run)
@@ -114,16 +120,32 @@ def _valid_fields(spec: FinalSpec, spill: Spill, run: int, lo: int, ecode, key):
     return f, local
 
 
-def finalize_run(spec: FinalSpec, item: tuple[int, int, int]) -> dict:
+def finalize_runs(spec: FinalSpec, runs: list[tuple[int, int, int]]) -> list[dict]:
+    """:func:`finalize_run` for a group of consecutive runs, opening each per-cluster item's
+    file once for the group (every run has members in every cluster, so the files a run
+    touches grow with the pool; a group keeps the opens to items x groups)."""
+    spill = Spill(spec.spill, spec.parts)
+    cache: dict = {}
+    try:
+        return [finalize_run(spec, item, spill=spill, cache=cache) for item in runs]
+    finally:
+        spill.close()
+
+
+def finalize_run(
+    spec: FinalSpec, item: tuple[int, int, int], *, spill: Spill | None = None, cache=None
+) -> dict:
     """Decide every row of range ``lo:hi`` (run ``run``) and write its final file."""
     run, lo, hi = item
-    spill = Spill(spec.spill, spec.parts)
+    own = spill is None
+    spill = spill or Spill(spec.spill, spec.parts)
     try:
         ecode = spill.section(run, "ecode")
         key = spill.section(run, "key") if spec.key else None
-        f, at = _valid_fields(spec, spill, run, lo, ecode, key)
+        f, at = _valid_fields(spec, spill, run, lo, ecode, key, {} if cache is None else cache)
     finally:
-        spill.close()
+        if own:
+            spill.close()
     n = hi - lo
     reason = np.where(ecode == E.VALID, KEPT, invalid_code(ecode)).astype(np.int8)
     if spec.key:

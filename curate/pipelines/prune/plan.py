@@ -36,26 +36,24 @@ from curate.manifests.io import Manifest
 from curate.manifests.runinfo import Timer, fingerprint
 from curate.pipelines import _embeddings as E
 from curate.pipelines._kmeans import _torch_cuda
-from curate.pipelines.cluster import (
-    CENTROID_SIM,
-    CLUSTER,
-    ClusterConfig,
-    centroids_path,
-    fit_kmeans,
-)
 from curate.pipelines.prune import groups as G
 from curate.pipelines.prune import scratch as S
 from curate.pipelines.prune import summary
 from curate.pipelines.prune.base import PruneConfig, PruneMethod, target_count
-from curate.pipelines.prune.finalize import FinalSpec, finalize_run
+from curate.pipelines.prune.finalize import FinalSpec, finalize_runs
+from curate.pipelines.prune.model import clustering_model
 from curate.pipelines.prune.scan import CHUNK_ROWS, ScanSpec, ids_source, scan_chunk
 from curate.pipelines.prune.similarity import residual_projection
 from curate.pipelines.prune.space import check_room
 
 #: Bump when the scratch layout changes: an older scratch is then refused, not misread.
 PLAN_VERSION = 1
-#: Members per per-cluster work item (consecutive clusters are batched up to this).
+#: Members per per-cluster work item (consecutive clusters are batched up to this), and at
+#: most ITEMS items whatever the pool: the join opens every item once per group of runs.
 ITEM_ROWS = 1 << 16
+ITEMS = 256
+#: Consecutive runs joined by one work item (each opens the per-cluster files once).
+JOIN_RUNS = 8
 
 
 @dataclass
@@ -127,74 +125,30 @@ class Plan:
     # -- phase 1: the model ----------------------------------------------------------------
     def _model(self, col: E.EmbeddingColumn) -> tuple[bool, bool]:
         """(fresh clusters?, centroids rebuilt from members?) and ``self.centroids``/``k``."""
-        have = CLUSTER in self.m.schema.names and CENTROID_SIM in self.m.schema.names
-        path = self.scratch / "model.npz"
-        if path.exists():
-            z = np.load(path)
-            self.centroids, fresh, rebuild = z["centroids"], bool(z["fresh"]), bool(z["rebuild"])
-            self.k = len(self.centroids) if len(self.centroids) else int(z["k"])
-            return fresh, rebuild
-        if have and self.cfg.k is None:
-            fresh, rebuild = False, False
-            self.k = self._existing_k()
-            saved = centroids_path(self.m.path)
-            c = np.load(saved).astype(np.float32) if saved.exists() else None
-            if c is not None and len(c) >= self.k and c.shape[1] == col.dim:
-                self.centroids, self.k = c, len(c)
-            else:
-                self.centroids, rebuild = np.zeros((0, col.dim), np.float32), True
-        else:
-            fresh, rebuild = True, False
-            ccfg = ClusterConfig(
-                k=self.cfg.k, seed=self.cfg.seed, embedding_column=self.cfg.embedding_column
-            )
-            with self._bar("sample + k-means", self.m.num_rows):
-                km, _, timings = fit_kmeans(self.m, ccfg, self.workers)
-            self.timer.seconds.update(timings)
-            self.centroids, self.k = km.centroids_, km.k
-        np.savez(
-            self.scratch / ".model.tmp.npz",
-            centroids=self.centroids,
-            fresh=fresh,
-            rebuild=rebuild,
-            k=self.k,
-        )
-        os.replace(self.scratch / ".model.tmp.npz", path)
-        return fresh, rebuild
-
-    def _existing_k(self) -> int:
-        top = -1
-        for b in self.m.iter_batches([CLUSTER]):
-            col = b.column(0).drop_null()
-            if len(col):
-                top = max(top, int(np.max(col.to_numpy())))
-        return max(top + 1, 1)
+        with self._bar("sample + k-means", self.m.num_rows):
+            model = clustering_model(self.m, self.cfg, col, self.scratch, self.workers)
+        self.timer.seconds.update(model.timings)
+        self.centroids, self.k = model.centroids, model.k
+        return model.fresh, model.rebuild
 
     # -- phase 2: scan ---------------------------------------------------------------------
     def _chunks(self) -> list[tuple[int, int]]:
-        """Row ranges of the spill runs: recorded in the scratch the first time, so a resumed
-        plan cuts the rows exactly as the interrupted one did."""
-        path = self.scratch / "chunks.json"
-        if path.exists():
-            return [tuple(c) for c in json.loads(path.read_text())]
         n = self.m.num_rows
-        chunks = P.row_ranges(n, math.ceil(n / CHUNK_ROWS), max_rows=CHUNK_ROWS, min_rows=1,
-                              starts=self.m.row_group_starts())  # fmt: skip
-        tmp = self.scratch / ".chunks.json.tmp"
-        tmp.write_text(json.dumps(chunks))
-        os.replace(tmp, path)
-        return chunks
+        return S.recorded(
+            self.scratch,
+            "chunks",
+            lambda: P.row_ranges(
+                n,
+                math.ceil(n / CHUNK_ROWS),
+                max_rows=CHUNK_ROWS,
+                min_rows=1,
+                starts=self.m.row_group_starts(),
+            ),
+        )
 
     def _items_of(self) -> list[list[int]]:
-        """Per-cluster work items (consecutive clusters), recorded like the chunks."""
-        path = self.scratch / "items.json"
-        if path.exists():
-            return json.loads(path.read_text())
-        items = G.batches(self.sizes, ITEM_ROWS)
-        tmp = self.scratch / ".items.json.tmp"
-        tmp.write_text(json.dumps(items))
-        os.replace(tmp, path)
-        return items
+        per = max(ITEM_ROWS, -(-int(self.sizes.sum()) // ITEMS))
+        return S.recorded(self.scratch, "items", lambda: G.batches(self.sizes, per))
 
     def _scan(self, spec: ScanSpec, chunks) -> Spill:
         spill = Spill(spec.spill, spec.parts)
@@ -412,11 +366,12 @@ class Plan:
         )
         chunks = self._chunk_list
         todo = [i for i in range(len(chunks)) if not fspec.path(i).exists()]
-        rows = [chunks[i][1] - chunks[i][0] for i in todo]
+        groups = [todo[i : i + JOIN_RUNS] for i in range(0, len(todo), JOIN_RUNS)]
+        rows = [sum(chunks[i][1] - chunks[i][0] for i in g) for g in groups]
         with self.timer("finalize"), self._bar("join decisions", sum(rows)) as bar:
             self.workers.map(
-                partial(finalize_run, fspec),
-                [(i, *chunks[i]) for i in todo],
+                partial(finalize_runs, fspec),
+                [[(i, *chunks[i]) for i in g] for g in groups],
                 cost=rows,
                 on_done=lambda j, _: bar.advance(rows[j]),
             )

@@ -50,6 +50,17 @@ def open_scratch(scratch: Path, key: dict, *, overwrite: bool) -> None:
     os.replace(tmp, marker)
 
 
+def recorded(scratch: Path, name: str, make):
+    """``make()``'s JSON-able layout (row ranges, work items), recorded in the scratch the
+    first time, so a resumed plan cuts its work exactly as the interrupted one did."""
+    path = scratch / f"{name}.json"
+    if not path.exists():
+        tmp = scratch / f".{name}.json.tmp"
+        tmp.write_text(json.dumps(make()))
+        os.replace(tmp, path)
+    return json.loads(path.read_text())
+
+
 def save_array(scratch: Path, name: str, values: np.ndarray) -> str:
     """Save a decision array in the scratch (atomically); returns its path."""
     path = scratch / f"{name}.npy"
