@@ -75,25 +75,28 @@ class Workers:
         keep_results: bool = True,
         one_thread_each: bool = True,
     ) -> list[Any]:
+        results: list[Any] = [None] * len(items)
+        order = list(range(len(items)))
+        if cost is not None:
+            order.sort(key=lambda i: -cost[i])
+
+        def done(i: int, result: Any) -> None:
+            if keep_results:
+                results[i] = result
+            if on_done:
+                on_done(i, result)
+
+        self._run(fn, items, order, done, gpus=gpus, one_thread_each=one_thread_each)
+        return results
+
+    def _run(self, fn, items, order, done, *, gpus: float, one_thread_each: bool) -> None:
+        """Run ``fn`` on ``items`` in ``order``; call ``done(i, result)`` as each finishes."""
         raise NotImplementedError
 
     @property
     def size(self) -> int:
         """How many items run at once."""
         raise NotImplementedError
-
-
-def _done(results: list, i: int, result: Any, on_done: DoneFn | None, keep: bool) -> None:
-    if keep:
-        results[i] = result
-    if on_done:
-        on_done(i, result)
-
-
-def _order(n: int, cost: Sequence[float] | None) -> list[int]:
-    if cost is None:
-        return list(range(n))
-    return sorted(range(n), key=lambda i: -cost[i])
 
 
 class ThreadWorkers(Workers):
@@ -108,23 +111,11 @@ class ThreadWorkers(Workers):
     def size(self) -> int:
         return self.n
 
-    def map(
-        self,
-        fn,
-        items,
-        *,
-        cost=None,
-        gpus=0.0,
-        on_done=None,
-        keep_results=True,
-        one_thread_each=True,
-    ):
-        results: list[Any] = [None] * len(items)
-        order = _order(len(items), cost)
+    def _run(self, fn, items, order, done, *, gpus: float, one_thread_each: bool) -> None:
         if self.n == 1 or len(items) <= 1:
             for i in order:
-                _done(results, i, fn(items[i]), on_done, keep_results)
-            return results
+                done(i, fn(items[i]))
+            return
         with (
             _one_thread_each() if one_thread_each else contextlib.nullcontext(),
             ThreadPoolExecutor(min(self.n, len(items)), thread_name_prefix="curate-fit") as ex,
@@ -132,15 +123,13 @@ class ThreadWorkers(Workers):
             pending = {ex.submit(fn, items[i]): i for i in order}
             try:
                 while pending:
-                    done, _ = wait(pending, return_when=FIRST_COMPLETED)
-                    for fut in done:
-                        i = pending.pop(fut)
-                        _done(results, i, fut.result(), on_done, keep_results)
+                    finished, _ = wait(pending, return_when=FIRST_COMPLETED)
+                    for fut in finished:
+                        done(pending.pop(fut), fut.result())
             except BaseException:
                 for fut in pending:
                     fut.cancel()
                 raise
-        return results
 
 
 def _call(fn: ItemFn, item: Any) -> Any:
@@ -163,22 +152,11 @@ class RayWorkers(Workers):
     def size(self) -> int:
         return max(1, self._cpus - 1)
 
-    def map(
-        self,
-        fn,
-        items,
-        *,
-        cost=None,
-        gpus=0.0,
-        on_done=None,
-        keep_results=True,
-        one_thread_each=True,
-    ):
+    def _run(self, fn, items, order, done, *, gpus: float, one_thread_each: bool) -> None:
         ray = self._ray
         remote = ray.remote(num_cpus=1, num_gpus=gpus or None)(_call)
         fn_ref = ray.put(fn)
-        results: list[Any] = [None] * len(items)
-        queue = _order(len(items), cost)[::-1]
+        queue = order[::-1]
         flight: dict[Any, int] = {}
         limit = max(2, 2 * self._cpus)
         try:
@@ -188,12 +166,11 @@ class RayWorkers(Workers):
                     flight[remote.remote(fn_ref, items[i])] = i
                 ready, _ = ray.wait(list(flight), num_returns=1)
                 for ref in ready:
-                    _done(results, flight.pop(ref), ray.get(ref), on_done, keep_results)
+                    done(flight.pop(ref), ray.get(ref))
         except BaseException:
             for ref in flight:
                 ray.cancel(ref, force=True)
             raise
-        return results
 
 
 @contextlib.contextmanager

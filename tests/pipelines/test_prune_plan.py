@@ -207,7 +207,7 @@ def test_scratch_is_removed_on_success_and_kept_after_a_failure(src, tmp_path, m
     def boom(*a, **k):
         raise RuntimeError("killed")
 
-    monkeypatch.setattr(fin, "_write", boom)
+    monkeypatch.setattr(fin, "write_ipc", boom)
     with pytest.raises(RuntimeError):
         prune(src, out, keep=0.3, k=12, progress="off")
     assert (scratch / "plan.json").exists() and any((scratch / "spill").iterdir())

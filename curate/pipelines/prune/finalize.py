@@ -11,7 +11,6 @@ columns and the embedding validity code), which the engine's writer reads slice 
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,8 +28,7 @@ from curate.pipelines.prune.base import (
     invalid_code,
     reason_text,
 )
-from curate.pipelines.prune.groups import item_name
-from curate.pipelines.prune.space import disk_full_error
+from curate.pipelines.prune.groups import item_name, write_ipc
 
 FINAL_COLUMNS = ("keep", "prune_reason", "cluster", "centroid_sim", "ecode")
 
@@ -168,7 +166,7 @@ def finalize_run(
         }
     )
     counts = _run_counts(reason, keep, cluster, spec.parts if spec.clustered else 0)
-    _write(table.replace_schema_metadata({"curate.counts": json.dumps(counts)}), spec.path(run))
+    write_ipc(table.replace_schema_metadata({"curate.counts": json.dumps(counts)}), spec.path(run))
     return counts
 
 
@@ -192,14 +190,3 @@ def _run_counts(reason, keep, cluster, k: int) -> dict:
     if k:
         out["kept_per_cluster"] = np.bincount(cluster[keep], minlength=k).tolist()
     return out
-
-
-def _write(table: pa.Table, path: Path) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
-        with pa.OSFile(str(tmp), "wb") as sink, pa.ipc.new_file(sink, table.schema) as w:
-            w.write_table(table)
-        os.replace(tmp, path)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise disk_full_error(exc, path.parent) from exc

@@ -171,7 +171,7 @@ def decide_item(spec: GroupSpec, clusters: list[int]) -> dict:
         table = pa.concat_tables(tables).replace_schema_metadata(
             {"curate.stats": json.dumps({str(c): s for c, s in stats.items()})}
         )
-        _write_ipc(table, out)
+        write_ipc(table, out)
         return stats
     finally:
         spill.close()
@@ -197,7 +197,8 @@ def _forest_item(spill: Spill, spec: GroupSpec, clusters: list[int], out: Path) 
     return {"edges": len(w)}
 
 
-def _write_ipc(table: pa.Table, out: Path) -> None:
+def write_ipc(table: pa.Table, out: Path) -> None:
+    """Write ``table`` as an Arrow file at ``out``, atomically; a full disk is a clear error."""
     tmp = out.with_name(f".{out.name}.tmp")
     try:
         with pa.OSFile(str(tmp), "wb") as sink, pa.ipc.new_file(sink, table.schema) as w:
