@@ -83,7 +83,7 @@ class HFAdapter(Adapter):
         datasets = require("datasets", "hf")
         try:
             ds = datasets.load_from_disk(str(ctx.src))
-        except (FileNotFoundError, ValueError, OSError) as exc:
+        except (FileNotFoundError, ValueError, OSError, pa.ArrowException) as exc:
             raise InputError(
                 f"{ctx.src}: not a readable save_to_disk dataset ({exc}); pass --format if it "
                 "is another format."

@@ -15,7 +15,10 @@ from curate.manifests import vectors as V
 from curate.manifests.ingest import columns as C
 from curate.manifests.ingest.base import Adapter, IngestContext, detect_files, is_glob
 from curate.manifests.ingest.images import probe_images
-from curate.manifests.io import IN_PROGRESS
+from curate.manifests.io import IN_PROGRESS, parquet_error, read_footer
+
+#: The fix for an unreadable source file.
+_FIX = "re-export it from its source, or move it out of the input"
 
 
 def _is_data_file(p: Path) -> bool:
@@ -79,10 +82,10 @@ class ParquetAdapter(Adapter):
         return detect_files(src, ".parquet", parquet_files)
 
     def num_rows(self, ctx: IngestContext) -> int | None:
-        return sum(pq.read_metadata(f).num_rows for f in parquet_files(ctx.src))
+        return sum(_footer(f).num_rows for f in parquet_files(ctx.src))
 
     def _metadata(self, first: Path, ctx: IngestContext) -> dict[bytes, bytes]:
-        meta = pq.read_schema(first).metadata or {}
+        meta = _footer(first).schema.to_arrow_schema().metadata or {}
         kept = C.keep_curate_metadata(meta)
         label_col = next((o for o, n in ctx.config.column_map.items() if n == S.LABEL), S.LABEL)
         hf_names = C.hf_class_names(meta, label_col)
@@ -112,20 +115,35 @@ class ParquetAdapter(Adapter):
             )
         files = parquet_files(ctx.src)
         if not files:
-            raise InputError(f"{ctx.src}: no .parquet files found.")
+            raise InputError(
+                f"{ctx.src}: no .parquet files found; give a .parquet file, a folder of them "
+                "or a glob (or --format for another format)."
+            )
+        for f in files:
+            _footer(f)  # every file is readable before any row is written
         meta = self._metadata(files[0], ctx)
         names = S.class_names(pa.schema([], metadata=meta))
         offset = 0
         for f in files:
-            try:
-                pf = pq.ParquetFile(f)
-            except (pa.ArrowInvalid, OSError) as exc:
-                raise InputError(f"{f}: not a readable Parquet file ({exc}).") from exc
-            for batch in pf.iter_batches(batch_size=ctx.config.batch_size):
-                batch = V.decode_columns(batch, pf.schema_arrow)  # a curate manifest as input
+            for batch in _batches(f, ctx.config.batch_size):
                 table = self._normalise(pa.Table.from_batches([batch]), ctx, str(f), offset)
                 C.check_labels(
                     table, ctx.config.class_names or names, source=str(f), row_offset=offset
                 )
                 offset += table.num_rows
                 yield table.replace_schema_metadata(meta)
+
+
+def _footer(f: Path) -> pq.FileMetaData:
+    return read_footer(f, fix=_FIX, error=InputError)
+
+
+def _batches(f: Path, batch_size: int) -> Iterator[pa.RecordBatch]:
+    """The record batches of one source file (a curate manifest's vectors decoded); a file
+    that turns out corrupt past its footer raises an error naming it."""
+    try:
+        pf = pq.ParquetFile(f)
+        for batch in pf.iter_batches(batch_size=batch_size):
+            yield V.decode_columns(batch, pf.schema_arrow)
+    except (pa.ArrowException, OSError) as exc:
+        raise parquet_error(f, exc, fix=_FIX, error=InputError) from exc
