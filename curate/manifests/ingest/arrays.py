@@ -14,6 +14,7 @@ from curate.manifests import schema as S
 from curate.manifests.ingest import columns as C
 from curate.manifests.ingest.base import Adapter, IngestContext
 from curate.manifests.ingest.images import encode_png
+from curate.manifests.ingest.labels import StringLabels
 
 IMAGE_KEYS = ("images", "image", "x", "X", "data", "arr_0")
 LABEL_KEYS = ("labels", "label", "y", "Y", "targets", "target", "arr_1")
@@ -95,8 +96,32 @@ def _check(images: np.ndarray, labels: np.ndarray | None, source: Path, split: s
             f"{where}: labels must have shape ({len(images)},) to match the images; found "
             f"{labels.shape}."
         )
-    if labels is not None and not np.issubdtype(labels.dtype, np.integer):
-        raise InputError(f"{where}: labels must be integers, found {labels.dtype}.")
+    if labels is not None and not (np.issubdtype(labels.dtype, np.integer) or _is_text(labels)):
+        raise InputError(
+            f"{where}: labels must be integers or strings (class names), found {labels.dtype}."
+        )
+
+
+def _is_text(labels: np.ndarray | None) -> bool:
+    return labels is not None and labels.dtype.kind in "US"
+
+
+def _string_labels(parts: list, ctx: IngestContext) -> StringLabels | None:
+    """The mapping of string labels (None for integer labels): the given names, or the
+    sorted distinct names of every split."""
+    if not any(_is_text(labels) for _, _, labels in parts):
+        return None
+    values = (pa.array(np.unique(y).astype(str)) for _, _, y in parts if y is not None)
+    labels = StringLabels.plan(ctx.config.class_names, lambda: values)
+    ctx.labels = labels.record()
+    return labels
+
+
+def _label_column(y: np.ndarray, mapping: StringLabels | None, *, source: str, start: int):
+    """One chunk of a labels array as the ``label`` column (strings mapped to indices)."""
+    if _is_text(y):
+        return mapping.encode(pa.array(y.astype(str)), source=source, row_offset=start)
+    return pa.array(np.asarray(y, np.int64))
 
 
 def read_class_names(value: str | list[str]) -> list[str]:
@@ -143,10 +168,13 @@ class NumpyAdapter(Adapter):
         return sum(len(x) for _, x, _ in self._arrays(ctx))
 
     def read(self, ctx: IngestContext) -> Iterator[pa.Table]:
-        names = ctx.config.class_names
-        meta = S.with_class_names(pa.schema([]), names).metadata
-        for split, images, labels in self._arrays(ctx):
+        parts = self._arrays(ctx)
+        for split, images, labels in parts:
             _check(images, labels, ctx.src, split)
+        mapping = _string_labels(parts, ctx)
+        names = mapping.class_names if mapping is not None else ctx.config.class_names
+        meta = S.with_class_names(pa.schema([]), names).metadata
+        for split, images, labels in parts:
             split = split or ctx.config.split
             prefix = f"{split}/" if split else ""
             starts = range(0, len(images), CHUNK)
@@ -158,7 +186,8 @@ class NumpyAdapter(Adapter):
                     S.IMAGE: pa.array([e[0] for e in encoded], pa.binary()),
                 }
                 if labels is not None:
-                    data[S.LABEL] = pa.array(np.asarray(labels[start : start + n], np.int64))
+                    y = labels[start : start + n]
+                    data[S.LABEL] = _label_column(y, mapping, source=str(ctx.src), start=start)
                 if split:
                     data[S.SPLIT] = pa.array([split] * n, pa.string())
                 data["width"] = pa.array([e[1] for e in encoded], pa.int32())
