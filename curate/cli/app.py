@@ -27,6 +27,7 @@ def _register_commands() -> None:
         distill_cmd,
         embed_cmd,
         evaluate_cmd,
+        export_cmd,
         ingest_cmd,
         label_issues_cmd,
         manifest_cmds,
@@ -37,7 +38,8 @@ def _register_commands() -> None:
     )
 
     commands = (manifest_cmds, ingest_cmd, embed_cmd, prune_cmd, label_issues_cmd, evaluate_cmd)
-    for module in (*commands, distill_cmd, relabel_cmd, reinforce_cmd, report_cmd):
+    later = (distill_cmd, relabel_cmd, reinforce_cmd, export_cmd, report_cmd)
+    for module in (*commands, *later):
         module.register(app)
 
 

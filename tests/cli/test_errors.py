@@ -19,7 +19,7 @@ from curate.manifests import write_manifest
 from tests.conftest import embedded_table
 from tests.manifests.ingest_data import write_laion
 
-COMMANDS = ("ingest", "prune", "sql", "info")
+COMMANDS = ("ingest", "prune", "sql", "info", "export")
 
 
 def run(capsys, *args: str) -> tuple[int, str]:
@@ -48,6 +48,7 @@ def argv(command: str, path: Path, tmp_path: Path) -> list[str]:
         "prune": ["prune", path, "-o", tmp_path / "out", "--keep", "0.5"],
         "sql": ["sql", "SELECT count(*) FROM m", "-m", f"m={path}"],
         "info": ["info", path],
+        "export": ["export", path, "-o", tmp_path / "out", "--format", "webdataset"],
     }[command]
 
 
@@ -75,6 +76,7 @@ def test_a_typod_option_suggests_the_right_one(capsys, manifest: Path) -> None:
         (["prune", "m", "-o", "x", "--keep", "abc"], "--keep 'abc' is not a number", "--keep 0.5"),
         (["ingest", "src", "-o", "x", "-j", "many"], "--workers 'many'", "--workers 4"),
         (["prune", "m", "-o", "x", "--k", "1.5"], "--k '1.5' is not a whole number", "--k 4"),
+        (["export", "m", "--shard-size", "1e3"], "--shard-size '1e3'", "--shard-size 4"),
     ],
 )
 def test_a_bad_number_names_the_option_and_an_example(capsys, args, flag, fix) -> None:
@@ -145,7 +147,7 @@ def test_a_parquet_file_corrupt_past_its_footer(capsys, tmp_path: Path, command:
     assert "not a readable Parquet file: corrupt" in last
 
 
-@pytest.mark.parametrize("command", ("prune", "sql", "info"))
+@pytest.mark.parametrize("command", ("prune", "sql", "info", "export"))
 def test_a_folder_without_parquet_is_not_a_manifest(capsys, tmp_path, command: str) -> None:
     folder = tmp_path / "folder"
     folder.mkdir()
