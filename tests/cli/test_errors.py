@@ -17,7 +17,7 @@ import pytest
 from curate.cli.app import main
 from curate.manifests import write_manifest
 from tests.conftest import embedded_table
-from tests.manifests.ingest_data import write_laion
+from tests.manifests.ingest_data import digits_folder, write_laion
 
 COMMANDS = ("ingest", "prune", "sql", "info", "export")
 
@@ -169,24 +169,49 @@ def test_the_installed_script_prints_one_line(tmp_path: Path) -> None:
         assert done.stderr.count("\n") == 1 and named in done.stderr, done.stderr
 
 
-def test_permission_denied_names_the_file(tmp_path: Path) -> None:
-    """Run as an unprivileged user (root reads any file), where the machine allows it."""
+@pytest.fixture
+def as_nobody():
+    """Run the curate script as an unprivileged user (root reads any file) in a folder that
+    user can reach; skip where the machine does not allow it."""
     setpriv, script = shutil.which("setpriv"), Path(sys.executable).with_name("curate")
     if os.geteuid() != 0 or setpriv is None or not script.exists():
         pytest.skip("needs root, setpriv and the curate script to test as another user")
     shared = Path("/tmp") / f"curate-perm-{os.getpid()}"
     shared.mkdir(mode=0o755)
-    try:
-        m = write_manifest(embedded_table(n=10), shared / "m")
-        m.chmod(0o755)
-        locked = next(m.glob("*.parquet"))
-        locked.chmod(0o000)
-        cmd = [setpriv, "--reuid=65534", "--regid=65534", "--clear-groups", script, "info", m]
-        done = subprocess.run(cmd, capture_output=True, text=True)
-        if "Permission denied" in done.stderr and "curate" not in done.stderr:
+
+    def run_as(*args) -> subprocess.CompletedProcess:
+        cmd = [setpriv, "--reuid=65534", "--regid=65534", "--clear-groups", script, *args]
+        done = subprocess.run(cmd, capture_output=True, text=True, cwd=shared)
+        if "Permission denied" in done.stderr and "error:" not in done.stderr:
             pytest.skip("the unprivileged user cannot run this environment's python")
+        return done
+
+    run_as.folder = shared
+    yield run_as
+    shutil.rmtree(shared)
+
+
+def test_permission_denied_names_the_file(as_nobody) -> None:
+    m = write_manifest(embedded_table(n=10), as_nobody.folder / "m")
+    m.chmod(0o755)
+    locked = next(m.glob("*.parquet"))
+    locked.chmod(0o000)
+    for args in (["info", m], ["export", m, "-o", as_nobody.folder / "x.parquet"]):
+        done = as_nobody(*args)
         assert done.returncode == 2, done.stderr
         assert done.stderr.count("\n") == 1 and str(locked) in done.stderr
         assert "permission denied" in done.stderr and "chmod" in done.stderr
-    finally:
-        shutil.rmtree(shared)
+
+
+def test_an_unreadable_class_folder_is_named_not_skipped(as_nobody) -> None:
+    src = digits_folder(as_nobody.folder / "digits", 30)
+    for p in (src, *src.iterdir()):
+        p.chmod(0o755)
+    for f in src.rglob("*.png"):
+        f.chmod(0o644)
+    (src / "three").chmod(0o000)
+    done = as_nobody("ingest", src, "-o", as_nobody.folder / "out", "--format", "imagefolder")
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.count("\n") == 1 and str(src / "three") in done.stderr
+    assert "cannot list this folder" in done.stderr and "chmod" in done.stderr
+    (src / "three").chmod(0o755)
