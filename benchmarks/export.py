@@ -10,7 +10,7 @@ inside a cgroup-v1 memory limit (``_cgroup.py``: peak anonymous memory, page cac
 2. ``curate prune --method random --keep 0.5`` (the ``keep`` column an export follows);
 3. ``curate export`` of the kept rows as imagefolder, webdataset and parquet.
 
-    python benchmarks/export.py --n 300000 --limit 700M --work /tmp/export-bench
+    python benchmarks/export.py --n 300000 --limit 400M --setup-limit 2G --work /tmp/export-bench
 """
 
 from __future__ import annotations
@@ -93,10 +93,11 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--n", type=int, default=300_000)
     ap.add_argument("--size", type=int, default=64)
-    ap.add_argument("--limit", default="700M")
+    ap.add_argument("--limit", default="400M", help="memory limit of each export")
+    ap.add_argument("--setup-limit", default="2G", help="memory limit of the ingests and prune")
     ap.add_argument("--work", type=Path, default=Path("/tmp/export-bench"))
     args = ap.parse_args()
-    limit = parse_size(args.limit)
+    limit, setup_limit = parse_size(args.limit), parse_size(args.setup_limit)
     work = args.work
     work.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
@@ -104,18 +105,30 @@ def main() -> None:
     ints = build_source(work / f"ints-{args.n}.parquet", args.n, args.size, string_labels=False)
     print(f"sources ready in {time.perf_counter() - t0:.0f} s: {names.stat().st_size / 1e6:.0f} MB")
     curate = str(Path(sys.executable).with_name("curate"))
-    results: dict = {"n": args.n, "limit": args.limit, "source_mb": names.stat().st_size // 10**6}
+    results: dict = {
+        "n": args.n,
+        "limit": args.limit,
+        "setup_limit": args.setup_limit,
+        "source_mb": names.stat().st_size // 10**6,
+    }
     for out in ("m-names", "m-ints", "pruned", "if", "wds", "subset.parquet"):
         shutil.rmtree(work / out, ignore_errors=True)
     (work / "subset.parquet").unlink(missing_ok=True)
     ingest = [curate, "ingest", "--embedding-column", "emb", "-j", str(os.cpu_count())]
-    run("ingest string labels", [*ingest, str(names), "-o", str(work / "m-names")], limit, results)
-    run("ingest int labels", [*ingest, str(ints), "-o", str(work / "m-ints")], limit, results)
+    for name, src, out in (("string", names, "m-names"), ("int", ints, "m-ints")):
+        run(
+            f"ingest {name} labels",
+            [*ingest, str(src), "-o", str(work / out)],
+            setup_limit,
+            results,
+        )
     prune = [curate, "prune", str(work / "m-names"), "-o", str(work / "pruned")]
-    run("prune random 0.5", [*prune, "--method", "random", "--keep", "0.5"], limit, results)
+    run("prune random 0.5", [*prune, "--method", "random", "--keep", "0.5"], setup_limit, results)
     for fmt, out in (("imagefolder", "if"), ("webdataset", "wds"), ("parquet", "subset.parquet")):
         cmd = [curate, "export", str(work / "pruned"), "-o", str(work / out), "-f", fmt]
         run(f"export {fmt}", cmd, limit, results)
+        if results[f"export {fmt}"]["rc"] != 0:
+            continue
         record = work / "subset.run.json" if fmt == "parquet" else work / out / "run.json"
         info = json.loads(record.read_text())
         results[f"export {fmt}"]["counts"] = info["counts"]

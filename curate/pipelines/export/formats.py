@@ -96,11 +96,10 @@ class WebDatasetWriter(ImageWriter):
     def __init__(self, root: Path, manifest: Manifest, config: ExportConfig) -> None:
         root.mkdir(parents=True, exist_ok=True)
         super().__init__(root, manifest, config)
-        skip = {S.IMAGE}
         self.scalars = [
             f.name
             for f in manifest.schema
-            if f.name not in skip and not pa.types.is_nested(f.type) and not _is_bytes(f.type)
+            if not pa.types.is_nested(f.type) and not _is_bytes(f.type)
         ]
         self.tar: tarfile.TarFile | None = None
         self.shards = 0
