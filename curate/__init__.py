@@ -9,6 +9,7 @@ from curate import (
 from curate.evaluate.distill_eval import distill_eval
 from curate.manifests import Manifest, open_manifest, sql, write_manifest
 from curate.pipelines.distill import distill
+from curate.pipelines.export import export
 from curate.pipelines.label_issues import label_issues
 from curate.pipelines.reinforce import reinforce
 from curate.pipelines.relabel import relabel
@@ -19,6 +20,7 @@ __all__ = [
     "distill",
     "distill_eval",
     "evaluate",
+    "export",
     "label_issues",
     "open_manifest",
     "reinforce",

@@ -6,7 +6,7 @@ import dataclasses
 from collections.abc import Mapping
 from typing import Any, TypeVar
 
-from curate.errors import OptionError
+from curate.errors import InputError, OptionError, OptionValueError
 
 C = TypeVar("C")
 
@@ -15,7 +15,9 @@ def resolve_config(cls: type[C], config: C | None, options: Mapping[str, Any], *
     """``config`` as given, or ``cls(**options)``; never both.
 
     An unknown option name raises :class:`~curate.errors.OptionError` (a ``TypeError``) that
-    lists the valid ones; a bad value raises the config's own ``ValueError``.
+    lists the valid ones; a bad value raises the config's ``ValueError`` message as an
+    :class:`~curate.errors.OptionValueError` (a ``ValueError`` and an ``InputError``, so the
+    CLI prints it as one line).
     """
     if config is not None:
         if options:
@@ -25,4 +27,9 @@ def resolve_config(cls: type[C], config: C | None, options: Mapping[str, Any], *
     unknown = sorted(set(options) - set(valid))
     if unknown:
         raise OptionError(f"{step}() got unknown option(s) {unknown}; valid options are {valid}.")
-    return cls(**options)
+    try:
+        return cls(**options)
+    except InputError:
+        raise
+    except ValueError as exc:
+        raise OptionValueError(f"{step}(): {exc}") from exc

@@ -23,6 +23,10 @@ class OptionError(InputError, TypeError):
     """A step was called with an unknown option name, or with both config= and options."""
 
 
+class OptionValueError(InputError, ValueError):
+    """A step option has a value outside what it accepts (the message names the option)."""
+
+
 class MissingExtraError(CurateError):
     """An optional dependency is not installed; the message names the pip extra."""
 

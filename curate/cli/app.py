@@ -7,10 +7,12 @@ import sys
 import typer
 from rich.console import Console
 
+from curate.cli.errors import ClickException, CurateGroup, NoArgsIsHelpError, usage_line
 from curate.errors import CurateError
 
 app = typer.Typer(
     name="curate",
+    cls=CurateGroup,
     help="Curate image and image-text datasets and fix their labels, over Parquet manifests.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
@@ -25,6 +27,7 @@ def _register_commands() -> None:
         distill_cmd,
         embed_cmd,
         evaluate_cmd,
+        export_cmd,
         ingest_cmd,
         label_issues_cmd,
         manifest_cmds,
@@ -35,32 +38,40 @@ def _register_commands() -> None:
     )
 
     commands = (manifest_cmds, ingest_cmd, embed_cmd, prune_cmd, label_issues_cmd, evaluate_cmd)
-    for module in (*commands, distill_cmd, relabel_cmd, reinforce_cmd, report_cmd):
+    later = (distill_cmd, relabel_cmd, reinforce_cmd, export_cmd, report_cmd)
+    for module in (*commands, *later):
         module.register(app)
 
 
 _register_commands()
 
 
+def _fail(message: str) -> None:
+    """Print ``error: message`` as one line on stderr and exit with status 2."""
+    from rich.markup import escape
+
+    line = escape(" ".join(message.split()))  # one line, whatever the message held
+    err_console.print(f"[bold red]error:[/] {line}", highlight=False, soft_wrap=True)
+    sys.exit(2)
+
+
 def main(argv: list[str] | None = None) -> None:
-    """Console-script entry point: bad input prints one clear line and exits with status 2."""
+    """Console-script entry point: a usage error or bad input prints one line (``error: ...``
+    with the fix) on stderr and exits with status 2, never a traceback."""
     try:
-        app(args=argv, standalone_mode=False)
+        app(args=argv, prog_name="curate", standalone_mode=False)
     except CurateError as exc:
-        err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
-        sys.exit(2)
+        _fail(str(exc))
+    except NoArgsIsHelpError as exc:  # ``curate`` alone, or a group without a command: help
+        exc.show()
+        sys.exit(exc.exit_code)
+    except ClickException as exc:
+        _fail(usage_line(exc))
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
     except typer.Abort:
         err_console.print("aborted")
         sys.exit(130)
-    except Exception as exc:  # click usage errors and the like
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
-        raise
 
 
 if __name__ == "__main__":

@@ -42,7 +42,11 @@ def summary_lines(manifest) -> list[str]:
         lines.append("no rows with errors")
     for note, n in (counts.get("notes") or {}).items():
         lines.append(f"note: {note}: {n}")
-    if manifest.class_names:
+    if info.get("labels"):
+        from curate.manifests.ingest.labels import mapping_line
+
+        lines.append(mapping_line(info["labels"]))
+    elif manifest.class_names:
         lines.append(
             f"{len(manifest.class_names)} classes: {', '.join(manifest.class_names[:10])}"
             + (" ..." if len(manifest.class_names) > 10 else "")
@@ -70,7 +74,8 @@ PARAMS = [
     option("labels", Path | None, None, "--labels",
            help="numpy: the .npy of labels that goes with an .npy of images."),
     option("class_names", str | None, None, "--class-names",
-           help="Class names for the labels: a,b,c or a file with one name per line."),
+           help="Class names for the labels: a,b,c or a file with one name per line; string "
+           "labels are numbered in this order (default: sorted)."),
     option("overwrite", bool, False, "--overwrite", help="Replace an existing output."),
 ]  # fmt: skip
 

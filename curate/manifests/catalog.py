@@ -153,6 +153,17 @@ def connect(
     return con
 
 
+def _sql_error(exc: duckdb.Error, manifests: dict) -> InputError:
+    """A query error, or (DuckDB's bare ``Error``) a manifest file it could not read."""
+    if not manifests or isinstance(exc, duckdb.ProgrammingError | duckdb.DataError):
+        return InputError(f"SQL error: {exc}")
+    names = ", ".join(f"{k}={open_manifest(v).path}" for k, v in manifests.items())
+    return InputError(
+        f"SQL error: {exc}; if the query is right, a file of {names} is corrupt or unreadable: "
+        "rerun the step that wrote it (with --overwrite)."
+    )
+
+
 def sql(query: str, /, **manifests: str | os.PathLike | Manifest) -> pa.Table:
     """Run ``query`` with each keyword argument a manifest view; returns a ``pyarrow.Table``.
 
@@ -164,7 +175,7 @@ def sql(query: str, /, **manifests: str | os.PathLike | Manifest) -> pa.Table:
     try:
         return con.sql(query).to_arrow_table()
     except duckdb.Error as exc:
-        raise InputError(f"SQL error: {exc}") from exc
+        raise _sql_error(exc, manifests) from exc
     finally:
         con.close()
 
@@ -176,6 +187,6 @@ def sql_to_parquet(query: str, out: str | os.PathLike, /, **manifests) -> int:
         con.execute(f"COPY ({query}) TO {_quote_path(out)} (FORMAT parquet)")
         return con.execute(f"SELECT count(*) FROM read_parquet({_quote_path(out)})").fetchone()[0]
     except duckdb.Error as exc:
-        raise InputError(f"SQL error: {exc}") from exc
+        raise _sql_error(exc, manifests) from exc
     finally:
         con.close()

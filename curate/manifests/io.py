@@ -29,6 +29,7 @@ from curate.manifests.writer import (
 
 __all__ = [
     "DEFAULT_BATCH_ROWS",
+    "UNREADABLE",
     "DEFAULT_SHARD_ROWS",
     "IN_PROGRESS",
     "ROW_GROUP_ROWS",
@@ -42,10 +43,46 @@ __all__ = [
 ]
 
 DEFAULT_BATCH_ROWS = 65_536
+#: Bytes a read buffers per column chunk (see ``Manifest._file_batches``).
+READ_BUFFER = 1 << 20
+
+
+#: The fix for an unreadable file of a manifest, for messages.
+UNREADABLE = "rerun the step that wrote it (with --overwrite), or remove the file"
 
 
 def _is_data_file(p: Path) -> bool:
     return p.suffix == ".parquet" and not p.name.startswith((".", "_"))
+
+
+def read_problem(path: Path, exc: BaseException) -> str:
+    """Why pyarrow could not read a Parquet file, in the user's words."""
+    if isinstance(exc, PermissionError):
+        return "permission denied (make it readable: chmod u+r, or run as its owner)"
+    if isinstance(exc, IsADirectoryError):
+        return "a directory where a file was expected"
+    try:
+        if path.is_file() and path.stat().st_size == 0:
+            return "the file is empty (0 bytes)"
+    except OSError:
+        pass
+    text = " ".join(str(exc).split())
+    if "magic bytes" in text:
+        return "no Parquet footer (not Parquet, or truncated)"
+    return f"corrupt ({text})"
+
+
+def parquet_error(path: Path, exc: BaseException, *, fix: str, error: type = ManifestError):
+    """The error to raise for an unreadable Parquet file: the file, what is wrong, the fix."""
+    return error(f"{path}: not a readable Parquet file: {read_problem(path, exc)}; {fix}.")
+
+
+def read_footer(path: Path, *, fix: str, error: type = ManifestError) -> pq.FileMetaData:
+    """The footer of a Parquet file; an unreadable file raises ``error`` naming it and ``fix``."""
+    try:
+        return pq.read_metadata(path)
+    except (pa.ArrowException, OSError) as exc:
+        raise parquet_error(path, exc, fix=fix, error=error) from exc
 
 
 class Manifest:
@@ -67,17 +104,21 @@ class Manifest:
                     f"{self.path}: incomplete manifest (the run that wrote it was interrupted). "
                     "Rerun the step that writes it (it resumes), or pass --overwrite to start over."
                 )
-            self.files = sorted(p for p in self.path.rglob("*.parquet") if _is_data_file(p))
+            try:
+                self.files = sorted(p for p in self.path.rglob("*.parquet") if _is_data_file(p))
+            except OSError as exc:
+                raise parquet_error(self.path, exc, fix="check the folder") from exc
             if not self.files:
-                raise ManifestError(f"{self.path}: directory holds no .parquet files.")
+                raise ManifestError(
+                    f"{self.path}: the directory holds no .parquet files, so it is not a "
+                    "manifest; give a manifest (a .parquet file or a folder of them), or make "
+                    f"one: curate ingest {self.path} -o OUT."
+                )
         else:
             self.files = [self.path]
-        try:
-            self._metas = [pq.read_metadata(f) for f in self.files]
-            #: the schema as stored in the first file (vector columns as raw bytes)
-            self.storage_schema: pa.Schema = pq.read_schema(self.files[0])
-        except (pa.ArrowInvalid, OSError) as exc:
-            raise ManifestError(f"{self.path}: not a readable Parquet manifest ({exc}).") from exc
+        self._metas = [read_footer(f, fix=UNREADABLE) for f in self.files]
+        #: the schema as stored in the first file (vector columns as raw bytes)
+        self.storage_schema: pa.Schema = self._metas[0].schema.to_arrow_schema()
         #: the schema steps see: vector columns as ``FixedSizeList<float, dim>``
         self.schema: pa.Schema = V.logical_schema(self.storage_schema)
 
@@ -156,21 +197,33 @@ class Manifest:
                 continue
             skip = max(0, lo - group_start)  # rows of the first group before ``lo``
             want = min(hi, file_start) - max(lo, group_start)
-            # pre_buffer=False: pre-buffering caches every requested row group, so memory
-            # would grow with the file instead of staying at one row group.
-            pf = pq.ParquetFile(f, pre_buffer=False)
-            stored = pf.schema_arrow
-            for batch in pf.iter_batches(batch_size=batch_size, row_groups=groups, columns=columns):
-                batch = V.decode_columns(batch, stored)
-                if skip >= batch.num_rows:
-                    skip -= batch.num_rows
-                    continue
-                batch = batch.slice(skip, want)
-                skip, want = 0, want - batch.num_rows
-                if batch.num_rows:
-                    yield batch
-                if want <= 0:
-                    break
+            try:
+                yield from self._file_batches(f, columns, batch_size, groups, skip, want)
+            except (pa.ArrowException, OSError) as exc:
+                raise parquet_error(f, exc, fix=UNREADABLE) from exc
+
+    @staticmethod
+    def _file_batches(
+        f: Path, columns: list[str] | None, batch_size: int, groups: list[int], skip: int, want: int
+    ) -> Iterator[pa.RecordBatch]:
+        """``want`` rows of ``f``'s row groups ``groups``, after skipping ``skip``."""
+        # pre_buffer=False: pre-buffering caches every requested row group, so memory
+        # would grow with the file. buffer_size: read each column chunk through a small
+        # buffered stream, page by page, instead of whole: memory holds about one batch, not
+        # one row group (a 65,536-row group of images is ~150 MB), and reads are no slower.
+        pf = pq.ParquetFile(f, pre_buffer=False, buffer_size=READ_BUFFER)
+        stored = pf.schema_arrow
+        for batch in pf.iter_batches(batch_size=batch_size, row_groups=groups, columns=columns):
+            batch = V.decode_columns(batch, stored)
+            if skip >= batch.num_rows:
+                skip -= batch.num_rows
+                continue
+            batch = batch.slice(skip, want)
+            skip, want = 0, want - batch.num_rows
+            if batch.num_rows:
+                yield batch
+            if want <= 0:
+                break
 
     def read(self, columns: list[str] | None = None) -> pa.Table:
         """Read the whole manifest (or some columns) into memory; for small manifests."""

@@ -26,7 +26,15 @@ def read_run_json(manifest: str | os.PathLike) -> dict | None:
     path = run_json_path(manifest)
     if not path.exists():
         return None
-    return json.loads(path.read_text())
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        from curate.errors import ManifestError
+
+        raise ManifestError(
+            f"{path}: not readable JSON ({' '.join(str(exc).split())}); it records the run "
+            "that wrote the manifest: rerun that step (with --overwrite), or delete the file."
+        ) from exc
 
 
 def fingerprint(manifest: str | os.PathLike) -> str:

@@ -53,7 +53,8 @@ def test_missing_required_column_names_it_and_suggests_map(tmp_path: Path) -> No
 
 
 def test_mistyped_known_column_is_an_error_naming_it(tmp_path: Path) -> None:
-    pq.write_table(pa.table({"url": ["u"], "label": ["cat"]}), tmp_path / "x.parquet")
+    # (string labels are class names since issue #21: a float label is still an error)
+    pq.write_table(pa.table({"url": ["u"], "label": [1.5]}), tmp_path / "x.parquet")
     with pytest.raises(ManifestError, match="'label' must be integer"):
         ingest(tmp_path / "x.parquet", tmp_path / "out")
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,18 +14,46 @@ from curate.manifests import schema as S
 from curate.manifests.ingest import columns as C
 from curate.manifests.ingest.base import Adapter, IngestContext
 from curate.manifests.ingest.images import encode_png
+from curate.manifests.ingest.labels import StringLabels
 
 IMAGE_KEYS = ("images", "image", "x", "X", "data", "arr_0")
 LABEL_KEYS = ("labels", "label", "y", "Y", "targets", "target", "arr_1")
 CHUNK = 512
 
 
+#: What numpy raises for an empty, truncated, corrupt or unreadable array file.
+NUMPY_READ_ERRORS = (ValueError, OSError, EOFError, zipfile.BadZipFile)
+
+
+def array_problem(path: Path, exc: BaseException, *, what: str, fix: str) -> InputError:
+    """The error for an array file numpy could not read: the file, what is wrong, the fix."""
+    if isinstance(exc, PermissionError):
+        why = "permission denied (make it readable: chmod u+r)"
+    elif path.is_file() and path.stat().st_size == 0:
+        why = "the file is empty (0 bytes)"
+    elif "pickled" in str(exc):  # numpy found neither an .npy nor a zip header
+        why = f"not a readable {what} (no numpy or zip header: corrupt, or another format)"
+    else:
+        why = f"not a readable {what} ({' '.join(str(exc).split())})"
+    return InputError(f"{path}: {why}; {fix}.")
+
+
+def load_npy(path: Path, *, option: str, mmap: bool = False) -> np.ndarray:
+    """An ``.npy`` array (memory-mapped with ``mmap``); an unreadable file names ``option``."""
+    try:
+        return np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
+    except NUMPY_READ_ERRORS as exc:
+        fix = f"save it with numpy.save (and check {option})"
+        raise array_problem(path, exc, what=".npy array", fix=fix) from exc
+
+
 def _load_npz(path: Path, column_map: dict[str, str]) -> dict[str, np.ndarray]:
     try:
         with np.load(path, allow_pickle=False) as z:
             arrays = {column_map.get(k, k): z[k] for k in z.files}
-    except (ValueError, OSError) as exc:
-        raise InputError(f"{path}: not a readable .npz archive ({exc}).") from exc
+    except NUMPY_READ_ERRORS as exc:
+        fix = "save it with numpy.savez (images=..., labels=...)"
+        raise array_problem(path, exc, what=".npz archive", fix=fix) from exc
     missing = [k for k in column_map if k not in set(z.files)]
     if missing:
         raise InputError(f"{path}: --map names key(s) {missing}; the archive holds {z.files}.")
@@ -67,8 +96,32 @@ def _check(images: np.ndarray, labels: np.ndarray | None, source: Path, split: s
             f"{where}: labels must have shape ({len(images)},) to match the images; found "
             f"{labels.shape}."
         )
-    if labels is not None and not np.issubdtype(labels.dtype, np.integer):
-        raise InputError(f"{where}: labels must be integers, found {labels.dtype}.")
+    if labels is not None and not (np.issubdtype(labels.dtype, np.integer) or _is_text(labels)):
+        raise InputError(
+            f"{where}: labels must be integers or strings (class names), found {labels.dtype}."
+        )
+
+
+def _is_text(labels: np.ndarray | None) -> bool:
+    return labels is not None and labels.dtype.kind in "US"
+
+
+def _string_labels(parts: list, ctx: IngestContext) -> StringLabels | None:
+    """The mapping of string labels (None for integer labels): the given names, or the
+    sorted distinct names of every split."""
+    if not any(_is_text(labels) for _, _, labels in parts):
+        return None
+    values = (pa.array(np.unique(y).astype(str)) for _, _, y in parts if y is not None)
+    labels = StringLabels.plan(ctx.config.class_names, lambda: values)
+    ctx.labels = labels.record()
+    return labels
+
+
+def _label_column(y: np.ndarray, mapping: StringLabels | None, *, source: str, start: int):
+    """One chunk of a labels array as the ``label`` column (strings mapped to indices)."""
+    if _is_text(y):
+        return mapping.encode(pa.array(y.astype(str)), source=source, row_offset=start)
+    return pa.array(np.asarray(y, np.int64))
 
 
 def read_class_names(value: str | list[str]) -> list[str]:
@@ -77,7 +130,14 @@ def read_class_names(value: str | list[str]) -> list[str]:
         return [str(v) for v in value]
     path = Path(value)
     if path.is_file():
-        return [line.strip() for line in path.read_text().splitlines() if line.strip()]
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise InputError(
+                f"{path}: cannot read the --class-names file ({exc}); give a UTF-8 text file "
+                "with one name per line, or the names inline: --class-names cat,dog."
+            ) from exc
+        return [line.strip() for line in text.splitlines() if line.strip()]
     return [v.strip() for v in value.split(",") if v.strip()]
 
 
@@ -94,24 +154,27 @@ class NumpyAdapter(Adapter):
         src = ctx.src
         if src.suffix == ".npz":
             return _pairs(_load_npz(src, ctx.config.column_map), src)
-        images = np.load(src, mmap_mode="r", allow_pickle=False)
+        images = load_npy(src, option="the input path", mmap=True)
         labels_path = ctx.config.labels
         if labels_path is None:
             guess = src.with_name(src.name.replace("images", "labels"))
             labels_path = guess if guess != src and guess.exists() else None
         if labels_path is not None and not labels_path.exists():
             raise InputError(f"{labels_path}: labels file does not exist; check --labels.")
-        labels = np.load(labels_path, allow_pickle=False) if labels_path else None
+        labels = load_npy(labels_path, option="--labels") if labels_path else None
         return [(ctx.config.split, images, labels)]
 
     def num_rows(self, ctx: IngestContext) -> int | None:
         return sum(len(x) for _, x, _ in self._arrays(ctx))
 
     def read(self, ctx: IngestContext) -> Iterator[pa.Table]:
-        names = ctx.config.class_names
-        meta = S.with_class_names(pa.schema([]), names).metadata
-        for split, images, labels in self._arrays(ctx):
+        parts = self._arrays(ctx)
+        for split, images, labels in parts:
             _check(images, labels, ctx.src, split)
+        mapping = _string_labels(parts, ctx)
+        names = mapping.class_names if mapping is not None else ctx.config.class_names
+        meta = S.with_class_names(pa.schema([]), names).metadata
+        for split, images, labels in parts:
             split = split or ctx.config.split
             prefix = f"{split}/" if split else ""
             starts = range(0, len(images), CHUNK)
@@ -123,7 +186,8 @@ class NumpyAdapter(Adapter):
                     S.IMAGE: pa.array([e[0] for e in encoded], pa.binary()),
                 }
                 if labels is not None:
-                    data[S.LABEL] = pa.array(np.asarray(labels[start : start + n], np.int64))
+                    y = labels[start : start + n]
+                    data[S.LABEL] = _label_column(y, mapping, source=str(ctx.src), start=start)
                 if split:
                     data[S.SPLIT] = pa.array([split] * n, pa.string())
                 data["width"] = pa.array([e[1] for e in encoded], pa.int32())

@@ -40,7 +40,9 @@ class IngestConfig:
     labels
         For ``numpy``: the ``.npy`` file of labels beside an ``.npy`` file of images.
     class_names
-        Class names for integer labels (overrides any the source carries).
+        Class names for integer labels (overrides any the source carries); for string labels,
+        the names in index order (default: the sorted distinct labels). A string label not
+        in the list is an error.
     batch_size
         Rows per batch read from the source (writes are grouped into ~32 MB row groups).
     rows_per_shard
@@ -107,6 +109,8 @@ class IngestContext:
     config: IngestConfig
     pool: WorkerPool
     notes: dict[str, int] = field(default_factory=dict)
+    #: How string labels were mapped to class indices (run.json ``labels``), if they were.
+    labels: dict | None = None
 
     def note(self, what: str, n: int = 1) -> None:
         """Count something the user should hear about that is not a row error."""

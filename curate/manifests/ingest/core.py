@@ -235,6 +235,7 @@ def ingest(
                 inputs={"source": src_path},
                 counts=run.counts(),
                 timings={"total_s": seconds},
+                **({"labels": ctx.labels} if ctx.labels else {}),
             )
             run.finish(info)
         except BaseException:

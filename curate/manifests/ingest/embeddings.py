@@ -9,6 +9,7 @@ import pyarrow as pa
 
 from curate.errors import InputError
 from curate.manifests import schema as S
+from curate.manifests.ingest.arrays import load_npy
 
 #: How far from 1 a row's norm may be for the row to count as already normalised: float16
 #: rounding of a unit vector moves its norm by well under 1e-3.
@@ -64,10 +65,7 @@ class NpyEmbeddings:
     def __init__(self, path: Path) -> None:
         if not path.exists():
             raise InputError(f"{path}: embeddings file does not exist; check --embeddings.")
-        try:
-            self.values = np.load(path, mmap_mode="r")
-        except (ValueError, OSError) as exc:
-            raise InputError(f"{path}: not a readable .npy array ({exc}).") from exc
+        self.values = load_npy(path, option="--embeddings", mmap=True)
         if self.values.ndim != 2 or not np.issubdtype(self.values.dtype, np.floating):
             raise InputError(
                 f"{path}: embeddings must be a 2-D float array (rows, dim); found shape "

@@ -12,6 +12,7 @@ from curate.errors import InputError, require
 from curate.manifests import schema as S
 from curate.manifests.ingest import columns as C
 from curate.manifests.ingest.base import Adapter, IngestContext
+from curate.manifests.ingest.labels import StringLabels
 from curate.manifests.ingest.parquet import image_bytes, probe_column
 
 MARKERS = ("dataset_info.json", "state.json", "dataset_dict.json")
@@ -43,6 +44,27 @@ def _class_names(features: dict, renames: dict[str, str]) -> list[str] | None:
         if renames.get(k, k) == S.LABEL and isinstance(v, datasets.ClassLabel):
             return list(v.names)
     return None
+
+
+def _string_labels(
+    splits: list, features: dict, renames: dict[str, str], ctx: IngestContext
+) -> StringLabels | None:
+    """The mapping of a string ``Value`` feature that becomes ``label`` (None otherwise): the
+    given names, or the sorted distinct values from a pass over that column alone."""
+    datasets = require("datasets", "hf")
+    col = next((k for k in features if renames.get(k, k) == S.LABEL), None)
+    feat = features.get(col)
+    if not isinstance(feat, datasets.Value) or feat.dtype not in ("string", "large_string"):
+        return None
+
+    def values():
+        for _, ds in splits:
+            for t in ds.select_columns([col]).with_format("arrow").iter(batch_size=65_536):
+                yield t.column(0)
+
+    labels = StringLabels.plan(ctx.config.class_names, values)
+    ctx.labels = labels.record()
+    return labels
 
 
 def _fill_from_paths(table: pa.Table) -> pa.Table:
@@ -83,7 +105,7 @@ class HFAdapter(Adapter):
         datasets = require("datasets", "hf")
         try:
             ds = datasets.load_from_disk(str(ctx.src))
-        except (FileNotFoundError, ValueError, OSError) as exc:
+        except (FileNotFoundError, ValueError, OSError, pa.ArrowException) as exc:
             raise InputError(
                 f"{ctx.src}: not a readable save_to_disk dataset ({exc}); pass --format if it "
                 "is another format."
@@ -95,9 +117,14 @@ class HFAdapter(Adapter):
     def num_rows(self, ctx: IngestContext) -> int | None:
         return sum(d.num_rows for _, d in self._splits(ctx))
 
-    def _normalise(self, table: pa.Table, ctx: IngestContext, renames: dict, split, offset: int):
+    def _normalise(
+        self, table: pa.Table, ctx: IngestContext, renames: dict, split, offset: int, labels
+    ) -> pa.Table:
         source = str(ctx.src) + (f" (split {split})" if split else "")
         table = C.rename_columns(table, renames, source=source)
+        if labels is not None:
+            codes = labels.encode(table.column(S.LABEL), source=source, row_offset=offset)
+            table = C.set_column(table, S.LABEL, codes)
         table = _fill_from_paths(image_bytes(C.apply_aliases(table)))
         table = C.ensure_id(table, row_offset=offset, prefix=f"{split}/" if split else "")
         table = C.ensure_split(table, split or ctx.config.split)
@@ -110,10 +137,13 @@ class HFAdapter(Adapter):
         features = dict(splits[0][1].features)
         renames = _renames(features, ctx.config.column_map)
         names = _class_names(features, renames)
+        labels = _string_labels(splits, features, renames, ctx)
+        if labels is not None:
+            names = labels.class_names
         meta = S.with_class_names(pa.schema([]), ctx.config.class_names or names).metadata
         for split, ds in splits:
             offset = 0
             for table in ds.with_format("arrow").iter(batch_size=ctx.config.batch_size):
-                table = self._normalise(table, ctx, renames, split, offset)
+                table = self._normalise(table, ctx, renames, split, offset, labels)
                 offset += table.num_rows
                 yield table.replace_schema_metadata(meta)

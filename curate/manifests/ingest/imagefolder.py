@@ -19,14 +19,30 @@ SPLIT_NAMES = frozenset({"train", "training", "val", "valid", "validation", "tes
 CHUNK = 256  # files per task sent to a worker process
 
 
+def _unlistable(exc: OSError) -> InputError:
+    """A folder of the source that cannot be listed: its files would go missing unseen."""
+    return InputError(
+        f"{exc.filename}: cannot list this folder ({exc.strerror}); make it readable "
+        "(chmod u+rx) or move it out of the input, so that none of its images is left out."
+    )
+
+
 def _visible_dirs(path: Path) -> list[Path]:
-    return sorted(p for p in path.iterdir() if p.is_dir() and not p.name.startswith("."))
+    try:
+        return sorted(p for p in path.iterdir() if p.is_dir() and not p.name.startswith("."))
+    except OSError as exc:
+        raise _unlistable(exc) from exc
+
+
+def _raise_unlistable(exc: OSError) -> None:
+    raise _unlistable(exc) from exc
 
 
 def _walk_files(root: Path | str) -> Iterator[str]:
     """Every visible file under ``root``, depth first, in sorted order, lazily (as strings:
-    pathlib costs more than reading a small image)."""
-    for dirpath, dirnames, filenames in os.walk(root):
+    pathlib costs more than reading a small image); a folder that cannot be listed is an
+    error, not a silent gap."""
+    for dirpath, dirnames, filenames in os.walk(root, onerror=_raise_unlistable):
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
         for name in sorted(filenames):
             if not name.startswith("."):

@@ -15,7 +15,13 @@ from curate.manifests import vectors as V
 from curate.manifests.ingest import columns as C
 from curate.manifests.ingest.base import Adapter, IngestContext, detect_files, is_glob
 from curate.manifests.ingest.images import probe_images
-from curate.manifests.io import IN_PROGRESS
+from curate.manifests.ingest.labels import StringLabels, is_string_type
+from curate.manifests.io import IN_PROGRESS, parquet_error, read_footer
+
+#: Rows per batch of the first pass that collects the distinct string labels.
+LABEL_PASS_ROWS = 65_536
+#: The fix for an unreadable source file.
+_FIX = "re-export it from its source, or move it out of the input"
 
 
 def _is_data_file(p: Path) -> bool:
@@ -79,20 +85,43 @@ class ParquetAdapter(Adapter):
         return detect_files(src, ".parquet", parquet_files)
 
     def num_rows(self, ctx: IngestContext) -> int | None:
-        return sum(pq.read_metadata(f).num_rows for f in parquet_files(ctx.src))
+        return sum(_footer(f).num_rows for f in parquet_files(ctx.src))
 
     def _metadata(self, first: Path, ctx: IngestContext) -> dict[bytes, bytes]:
-        meta = pq.read_schema(first).metadata or {}
+        meta = _footer(first).schema.to_arrow_schema().metadata or {}
         kept = C.keep_curate_metadata(meta)
-        label_col = next((o for o, n in ctx.config.column_map.items() if n == S.LABEL), S.LABEL)
-        hf_names = C.hf_class_names(meta, label_col)
+        hf_names = C.hf_class_names(meta, _label_source(ctx))
         if S.CLASS_NAMES_KEY not in kept and hf_names:
             kept = dict(S.with_class_names(pa.schema([]), hf_names).metadata)
         return kept
 
-    def _normalise(self, table: pa.Table, ctx: IngestContext, source: str, offset: int) -> pa.Table:
+    def _string_labels(
+        self, files: list[Path], ctx: IngestContext, names: list[str] | None
+    ) -> StringLabels | None:
+        """The mapping of a string ``label`` column (None for integer labels): the given
+        names, or the sorted distinct values from a first pass over that column alone."""
+        col = _label_source(ctx)
+        schema = _footer(files[0]).schema.to_arrow_schema()
+        if col not in schema.names or not is_string_type(schema.field(col).type):
+            return None
+        values = (b.column(0) for f in files for b in _batches(f, LABEL_PASS_ROWS, [col]))
+        labels = StringLabels.plan(ctx.config.class_names or names, lambda: values)
+        ctx.labels = labels.record()
+        return labels
+
+    def _normalise(
+        self,
+        table: pa.Table,
+        ctx: IngestContext,
+        source: str,
+        offset: int,
+        labels: StringLabels | None,
+    ) -> pa.Table:
         table = C.rename_columns(table, ctx.config.column_map, source=source)
         table = image_bytes(C.apply_aliases(table))
+        if labels is not None and S.LABEL in table.column_names:
+            codes = labels.encode(table.column(S.LABEL), source=source, row_offset=offset)
+            table = C.set_column(table, S.LABEL, codes)
         if not any(c in table.column_names for c in C.SAMPLE_COLUMNS):
             raise InputError(
                 f"{source}: missing required column: one of {list(C.SAMPLE_COLUMNS)} must say "
@@ -112,20 +141,49 @@ class ParquetAdapter(Adapter):
             )
         files = parquet_files(ctx.src)
         if not files:
-            raise InputError(f"{ctx.src}: no .parquet files found.")
+            raise InputError(
+                f"{ctx.src}: no .parquet files found; give a .parquet file, a folder of them "
+                "or a glob (or --format for another format)."
+            )
+        for f in files:
+            _footer(f)  # every file is readable before any row is written
         meta = self._metadata(files[0], ctx)
         names = S.class_names(pa.schema([], metadata=meta))
+        labels = self._string_labels(files, ctx, names)
+        if labels is not None:
+            names = labels.class_names
+            meta = C.keep_curate_metadata(
+                S.with_class_names(pa.schema([], metadata=meta), names).metadata
+            )
         offset = 0
         for f in files:
-            try:
-                pf = pq.ParquetFile(f)
-            except (pa.ArrowInvalid, OSError) as exc:
-                raise InputError(f"{f}: not a readable Parquet file ({exc}).") from exc
-            for batch in pf.iter_batches(batch_size=ctx.config.batch_size):
-                batch = V.decode_columns(batch, pf.schema_arrow)  # a curate manifest as input
-                table = self._normalise(pa.Table.from_batches([batch]), ctx, str(f), offset)
+            for batch in _batches(f, ctx.config.batch_size):
+                table = pa.Table.from_batches([batch])
+                table = self._normalise(table, ctx, str(f), offset, labels)
                 C.check_labels(
                     table, ctx.config.class_names or names, source=str(f), row_offset=offset
                 )
                 offset += table.num_rows
                 yield table.replace_schema_metadata(meta)
+
+
+def _footer(f: Path) -> pq.FileMetaData:
+    return read_footer(f, fix=_FIX, error=InputError)
+
+
+def _label_source(ctx: IngestContext) -> str:
+    """The source column that becomes ``label`` (``--map`` may rename one onto it)."""
+    return next((o for o, n in ctx.config.column_map.items() if n == S.LABEL), S.LABEL)
+
+
+def _batches(
+    f: Path, batch_size: int, columns: list[str] | None = None
+) -> Iterator[pa.RecordBatch]:
+    """The record batches of one source file (a curate manifest's vectors decoded); a file
+    that turns out corrupt past its footer raises an error naming it."""
+    try:
+        pf = pq.ParquetFile(f)
+        for batch in pf.iter_batches(batch_size=batch_size, columns=columns):
+            yield V.decode_columns(batch, pf.schema_arrow)
+    except (pa.ArrowException, OSError) as exc:
+        raise parquet_error(f, exc, fix=_FIX, error=InputError) from exc
