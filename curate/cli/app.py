@@ -22,6 +22,7 @@ err_console = Console(stderr=True)
 
 def _register_commands() -> None:
     from curate.cli import (
+        check_cmd,
         distill_cmd,
         embed_cmd,
         evaluate_cmd,
@@ -35,7 +36,7 @@ def _register_commands() -> None:
     )
 
     commands = (manifest_cmds, ingest_cmd, embed_cmd, prune_cmd, label_issues_cmd, evaluate_cmd)
-    for module in (*commands, distill_cmd, relabel_cmd, reinforce_cmd, report_cmd):
+    for module in (*commands, check_cmd, distill_cmd, relabel_cmd, reinforce_cmd, report_cmd):
         module.register(app)
 
 
@@ -45,7 +46,7 @@ _register_commands()
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point: bad input prints one clear line and exits with status 2."""
     try:
-        app(args=argv, standalone_mode=False)
+        code = app(args=argv, standalone_mode=False)  # a typer.Exit(n) comes back as n
     except CurateError as exc:
         err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
         sys.exit(2)
@@ -61,6 +62,8 @@ def main(argv: list[str] | None = None) -> None:
             exc.show()
             sys.exit(exc.exit_code)
         raise
+    if isinstance(code, int) and code:
+        sys.exit(code)
 
 
 if __name__ == "__main__":

@@ -110,6 +110,22 @@ class Progress:
             f"ETA {left}"
         )
 
+    def status(self, every: float = 30.0) -> None:
+        """In log mode, a line with rows done, rows/s and ETA at most every ``every`` seconds
+        (for work that is not cut in shards: a fit's search passes)."""
+        if self.mode != "lines":
+            return
+        now = time.perf_counter()
+        if now - getattr(self, "_last_status", self._t0) < every:
+            return
+        self._last_status = now
+        eta = self.eta()
+        left = "--" if eta != eta else _clock(eta)
+        self.line(
+            f"{self.done:,}/{self.total:,} rows, {self.rate:,.0f} rows/s, "
+            f"elapsed {_clock(now - self._t0)}, ETA {left}"
+        )
+
     def line(self, text: str) -> None:
         """A message that is not a shard line (a fit stage starting, a resume)."""
         if self.mode == "off":
