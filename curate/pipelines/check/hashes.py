@@ -120,7 +120,7 @@ def codes_of(phash: np.ndarray) -> np.ndarray:
 def binary_index(codes: np.ndarray, *, exact_max_rows: int, nprobe: int, seed: int):
     """A FAISS binary index over ``codes``: flat (exact) up to ``exact_max_rows`` codes, else
     an IVF over ~4 sqrt(n) lists trained on a seeded sample, ``nprobe`` lists per query."""
-    faiss = require("faiss", "prune", package="faiss-cpu")
+    faiss = require("faiss", "check", package="faiss-cpu")
     n = len(codes)
     if n <= exact_max_rows:
         index = faiss.IndexBinaryFlat(64)

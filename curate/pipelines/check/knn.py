@@ -50,7 +50,7 @@ class VectorSource:
 
 
 def _faiss():
-    return require("faiss", "prune", package="faiss-cpu")
+    return require("faiss", "check", package="faiss-cpu")
 
 
 @dataclass

@@ -18,6 +18,8 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, ImageFilter
 
+from curate.errors import require
+
 #: cleanvision's blurriness is measured on the image shrunk to at most this side.
 BLUR_MAX_SIDE = 64
 #: cleanvision's normalising factors (low information: entropy x 0.1; blurry: 1 - exp(-0.01 x)).
@@ -63,8 +65,7 @@ def phash64(im: Image.Image) -> int:
     """imagehash's 64-bit perceptual hash (DCT of the 32 x 32 grayscale image, 8 x 8 low
     frequencies against their median) as an unsigned integer, first bit most significant:
     ``format(phash64(im), "016x") == str(imagehash.phash(im))``."""
-    import imagehash
-
+    imagehash = require("imagehash", "check")
     bits = imagehash.phash(im).hash.ravel()
     return int.from_bytes(np.packbits(bits).tobytes(), "big")
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pyarrow.compute as pc
 
-from curate.errors import InputError, ManifestError
+from curate.errors import InputError, ManifestError, require
 from curate.manifests import schema as S
 from curate.manifests.io import Manifest, open_manifest
 from curate.pipelines import _embeddings as E
@@ -146,6 +146,9 @@ def make_plan(m: Manifest, cfg: CheckConfig) -> Plan:
             f"{cfg.embedding_column!r} (it has {m.schema.names}). Ingest images with "
             f"`curate ingest`, or run `curate embed {m.path} -o OUT`."
         )
+    require("faiss", "check", package="faiss-cpu")  # a missing extra fails before any work
+    if pixels:
+        require("imagehash", "check")
     test, train, splits = _split_plan(m, cfg, notes)
     ev_pixels = ev_emb = False
     if cfg.against is not None:
