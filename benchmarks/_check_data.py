@@ -173,3 +173,147 @@ def vectors_by_id(m_path: Path) -> tuple[dict[str, int], np.ndarray, pa.Field]:
     ids = m.read([S.ID]).column(0).to_pylist()
     vec, _ = read_vectors(m, S.EMBEDDING)
     return {k: i for i, k in enumerate(ids)}, vec, m.schema.field(S.EMBEDDING)
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """How many of each planted thing a manifest gets."""
+
+    queries: int | None  # test images queried (None: the whole test split)
+    pool: int  # train images in the pool
+    leaks: int  # copies per transform of query images, in the pool
+    dups: int  # copies per transform of pool images, in the pool
+    corrupt: int  # pool images replaced, per corruption
+    odd: int  # resized (2x, 0.6x) and stretched (3:1) pool images, each
+    ood: int  # images of the other dataset
+
+
+RECIPES = {
+    # threshold choice: queries are train images outside the pool; nothing from the test split
+    "val": Recipe(queries=2000, pool=10_000, leaks=150, dups=50, corrupt=0, odd=0, ood=0),
+    "eval": Recipe(queries=None, pool=20_000, leaks=200, dups=100, corrupt=150, odd=50, ood=100),
+}
+
+
+def planted_rows(dataset: str, role: str, seed: int = 0) -> list[Row]:
+    """The rows of a planted manifest: the pool (train split, with its copies, corrupted and
+    odd images shuffled in) then the queries (test split)."""
+    rcp = RECIPES[role]
+    rng = np.random.default_rng(seed)
+    data = DATASETS[dataset]()
+    tx, ty = data["train"]
+    order = rng.permutation(len(tx))
+    pool_idx = np.sort(order[: rcp.pool])
+    if role == "val":  # queries: train images outside the pool, named as train rows
+        q_idx = np.sort(order[rcp.pool : rcp.pool + rcp.queries])
+        qx, qy, q_ids = tx[q_idx], ty[q_idx], [f"train-{i:05d}" for i in q_idx]
+    else:
+        qx, qy = data["test"]
+        q_ids = [f"test-{i:05d}" for i in range(len(qx))]
+    pool = [Row(f"train-{i:05d}", encode(tx[i]), int(ty[i]), "train", "original", "", "")
+            for i in pool_idx]  # fmt: skip
+    queries = [Row(q_ids[i], encode(qx[i]), int(qy[i]), "test", "original", "", "")
+               for i in range(len(qx))]  # fmt: skip
+    extra: list[Row] = []
+    pick_q = rng.permutation(len(qx))
+    pick_p = rng.permutation(len(pool_idx))
+    nq = npool = 0
+    for t, fn in TRANSFORMS.items():
+        for j in pick_q[nq : nq + rcp.leaks]:
+            extra.append(
+                Row(
+                    f"leak-{t}-{q_ids[j]}", fn(qx[j], rng), int(qy[j]), "train", "leak", t, q_ids[j]
+                )
+            )
+        for j in pick_p[npool : npool + rcp.dups]:
+            src = pool[j]
+            extra.append(
+                Row(
+                    f"dup-{t}-{src.id}",
+                    fn(tx[pool_idx[j]], rng),
+                    src.label,
+                    "train",
+                    "dup",
+                    t,
+                    src.id,
+                )
+            )
+        nq, npool = nq + rcp.leaks, npool + rcp.dups
+    replaced: dict[int, Row] = {}
+    for kind, fn in CORRUPTIONS.items():
+        for j in pick_p[npool : npool + rcp.corrupt]:
+            src = pool[j]
+            replaced[j] = Row(
+                f"{kind}-{src.id}",
+                encode(fn(tx[pool_idx[j]], rng)),
+                src.label,
+                "train",
+                "corrupt",
+                kind,
+                src.id,
+            )
+        npool += rcp.corrupt
+    odd = {
+        "big": lambda a: np.asarray(Image.fromarray(a).resize((56, 56), Image.Resampling.BICUBIC)),
+        "small": lambda a: np.asarray(Image.fromarray(a).resize((16, 16), Image.Resampling.BOX)),
+        "stretched": lambda a: np.asarray(
+            Image.fromarray(a).resize((84, 28), Image.Resampling.BICUBIC)
+        ),
+    }
+    for kind, fn in odd.items():
+        for j in pick_p[npool : npool + rcp.odd]:
+            src = pool[j]
+            replaced[j] = Row(
+                f"{kind}-{src.id}",
+                encode(fn(tx[pool_idx[j]])),
+                src.label,
+                "train",
+                "odd",
+                kind,
+                src.id,
+            )
+        npool += rcp.odd
+    pool = [replaced.get(j, r) for j, r in enumerate(pool)]
+    if rcp.ood:
+        other = "mnist" if dataset == "fashion" else "fashion"
+        ox, _ = DATASETS[other]()["test"]
+        for i in rng.choice(len(ox), rcp.ood, replace=False):
+            extra.append(Row(f"ood-{other}-{i:05d}", encode(ox[i]), -1, "train", "ood", other, ""))
+    train = pool + extra
+    train = [train[i] for i in rng.permutation(len(train))]
+    return train + queries
+
+
+def planted_manifest(work: Path, dataset: str, role: str, seed: int = 0) -> tuple[Path, list[Row]]:
+    """The planted manifest with embeddings: the full splits' vectors for the original images,
+    newly embedded ones for the rest (cached under ``work``)."""
+    from curate.manifests.io import open_manifest
+
+    rows = planted_rows(dataset, role, seed)
+    out = work / f"{dataset}-{role}"
+    if out.exists() and not (out / "_CURATE_IN_PROGRESS").exists():
+        return out, rows
+    full = embedded(full_manifest(work / f"{dataset}-full", dataset), work / f"{dataset}-full-emb")
+    index, vec, field = vectors_by_id(full)
+    new = [r for r in rows if r.role != "original"]
+    new_src = work / f"{dataset}-{role}-new"
+    images = pa.array([r.image for r in new], pa.binary())
+    write_manifest(pa.table({S.ID: [r.id for r in new], S.IMAGE: images}), new_src, overwrite=True)
+    new_index, new_vec, _ = vectors_by_id(embedded(new_src, work / f"{dataset}-{role}-new-emb"))
+    mat = np.stack(
+        [vec[index[r.id]] if r.role == "original" else new_vec[new_index[r.id]] for r in rows]
+    )
+    flat = pa.array(mat.reshape(-1).astype(np.float16))
+    table = pa.table({
+        S.ID: [r.id for r in rows],
+        S.IMAGE: pa.array([r.image for r in rows], pa.binary()),
+        S.LABEL: pa.array([r.label for r in rows], pa.int64()),
+        S.SPLIT: [r.split for r in rows],
+        S.EMBEDDING: pa.FixedSizeListArray.from_arrays(flat, mat.shape[1]),
+    })  # fmt: skip
+    schema = S.with_class_names(
+        pa.schema([*[table.schema.field(c) for c in table.column_names[:-1]], field]),
+        open_manifest(full).class_names,
+    )
+    write_manifest(table.cast(schema), out, overwrite=True)
+    return out, rows
