@@ -125,15 +125,7 @@ class CheckLinks(FitStep):
         self.pixel_ = self.embed_ = None
         if plan.pixels:
             with timer("pixel_links"):
-                facts = PL.read_facts(manifest)
-                self.pixel_ = PL.pixel_links(manifest, facts, cfg)
-                self.decoded_ = facts.decoded
-                if test is not None:
-                    found += PL.split_leaks(manifest, facts, cfg, test, ref)
-                if plan.against_pixels:
-                    ev = open_manifest(plan.against)
-                    other = PL.other_hashes(ev, plan.against_base_dir)
-                    found += PL.against_leaks(manifest, facts, other, cfg)
+                found += self._fit_pixels(manifest, test, ref)
         if plan.embeddings:
             with timer("embedding_links"):
                 self.embed_ = embedding_links(
@@ -148,6 +140,20 @@ class CheckLinks(FitStep):
             self._fetch_ids(manifest)
         self.timings_ = timer.seconds
         return self
+
+    def _fit_pixels(self, manifest: Manifest, test, ref) -> list[PL.Found]:
+        cfg, plan = self.config, self.plan
+        facts = PL.read_facts(manifest)
+        self.decoded_ = facts.decoded
+        found: list[PL.Found] = []
+        with PL.pixel_keys(manifest) as keys:
+            self.pixel_ = PL.pixel_links(facts, keys, cfg)
+            if test is not None:
+                found += PL.split_leaks(facts, keys, cfg, test, ref)
+            if plan.against_pixels:
+                other = PL.other_hashes(open_manifest(plan.against), plan.against_base_dir)
+                found += PL.against_leaks(facts, keys, other, cfg)
+        return found
 
     def _combine(self, found: list[PL.Found], n: int, test: np.ndarray | None) -> _Leaks:
         """One leak per row: exact before phash before embedding, --against before split."""

@@ -99,12 +99,16 @@ def _phash_links(facts: PixelFacts, cfg: CheckConfig) -> tuple[np.ndarray, np.nd
     return link, nearest
 
 
-def pixel_links(m: Manifest, facts: PixelFacts, cfg: CheckConfig) -> PixelLinks:
-    """Exact and perceptual duplicates inside ``m`` and the dataset-relative pixel flags."""
-    n = m.num_rows
+def pixel_keys(m: Manifest) -> H.KeyTable:
+    """The first pass's pixel hashes in a DuckDB table (close it when done)."""
+    return H.KeyTable(hash_batches(m), pa.string())
+
+
+def pixel_links(facts: PixelFacts, keys: H.KeyTable, cfg: CheckConfig) -> PixelLinks:
+    """Exact and perceptual duplicates and the dataset-relative pixel flags."""
+    n = len(facts.decoded)
     exact_of = np.full(n, H.NO_ROW, np.int64)
-    with H.KeyTable(hash_batches(m), pa.string()) as table:
-        rows, first = table.within()
+    rows, first = keys.within()
     exact_of[rows] = first
     phash_of, phash_distance = _phash_links(facts, cfg)
     ok = facts.decoded
@@ -132,11 +136,10 @@ class Found:
 
 
 def split_leaks(
-    m: Manifest, facts: PixelFacts, cfg: CheckConfig, test: np.ndarray, ref: np.ndarray
+    facts: PixelFacts, keys: H.KeyTable, cfg: CheckConfig, test: np.ndarray, ref: np.ndarray
 ) -> list[Found]:
     """Test rows whose pixels (then perceptual hash) match a reference row."""
-    with H.KeyTable(hash_batches(m), pa.string()) as table:
-        rows, first = table.across(test, ref)
+    rows, first = keys.across(test, ref)
     found = [Found(rows, first, "exact", "split")]
     if cfg.phash_leak:
         found.append(
@@ -193,11 +196,10 @@ def other_hashes(ev: Manifest, base_dir: str | None, batch_size: int = 4096) -> 
 
 
 def against_leaks(
-    m: Manifest, facts: PixelFacts, other: OtherHashes, cfg: CheckConfig
+    facts: PixelFacts, keys: H.KeyTable, other: OtherHashes, cfg: CheckConfig
 ) -> list[Found]:
-    """Rows of ``m`` whose pixels (then perceptual hash) match a row of the other manifest."""
-    with H.KeyTable(hash_batches(m), pa.string()) as table:
-        rows, first = table.against(H.array_batches(other.pixel_hash))
+    """Rows whose pixels (then perceptual hash) match a row of the other manifest."""
+    rows, first = keys.against(H.array_batches(other.pixel_hash))
     found = [Found(rows, first, "exact", "against")]
     if cfg.phash_leak:
         found.append(_phash_match(facts, facts.decoded, other.phash, other.decoded, cfg, "against"))
