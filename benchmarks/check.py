@@ -74,37 +74,40 @@ def _unit(df: pd.DataFrame) -> np.ndarray:
 
 
 def signals(df: pd.DataFrame, rows: list[Row], d_grid, t_grid) -> dict:
-    """Each leak signal alone: recall per transform (query vs its own copy) and the false
-    positive rate on unplanted queries (their nearest reference row), over threshold grids."""
+    """Each leak signal alone, and their union (exact or phash <= d or cosine >= t): recall
+    per transform (a query against its own copy) and the false-positive rate on unplanted
+    queries (against their nearest reference row), over threshold grids."""
     vec = _unit(df)
     pos = {r: i for i, r in enumerate(df.id)}
     test = (df.split == "test").to_numpy()
     cos_ref, ham_ref, exact_ref = _nearest_reference(df, vec, test, ~test)
-    qrows = np.flatnonzero(test)
     planted = {r.source: r for r in rows if r.role == "leak"}
-    clean = np.array([df.id.iloc[i] not in planted for i in qrows])
-    out: dict = {"fpr": {}, "recall": {}}
+    clean = np.array([i not in planted for i in df.id[test]])
     ph = df.phash.fillna(0).to_numpy(np.uint64)
-    pairs = {
-        t: [(pos[r.source], pos[r.id]) for r in planted.values() if r.kind == t] for t in TRANSFORMS
-    }
-    out["fpr"]["exact"] = float(exact_ref[clean].mean())
-    for d in d_grid:
-        out["fpr"][f"phash<={d}"] = float((ham_ref[clean] <= d).mean())
-    for t in t_grid:
-        out["fpr"][f"cos>={t}"] = float((cos_ref[clean] >= t).mean())
-    for kind, pp in pairs.items():
-        a, b = np.array(pp).T
-        rec = {
-            "exact": float(
-                (df.pixel_hash.iloc[a].to_numpy() == df.pixel_hash.iloc[b].to_numpy()).mean()
+    pair: dict[str, dict] = {}
+    for t in TRANSFORMS:
+        a, b = np.array([(pos[r.source], pos[r.id]) for r in planted.values() if r.kind == t]).T
+        same = df.pixel_hash.iloc[a].to_numpy() == df.pixel_hash.iloc[b].to_numpy()
+        pair[t] = {"exact": same, "ham": _hamming(ph[a], ph[b]), "cos": (vec[a] * vec[b]).sum(1)}
+    out: dict = {"fpr": {"exact": float(exact_ref[clean].mean())}, "recall": {}, "union": []}
+    out["fpr"].update({f"phash<={d}": float((ham_ref[clean] <= d).mean()) for d in d_grid})
+    out["fpr"].update({f"cos>={t}": float((cos_ref[clean] >= t).mean()) for t in t_grid})
+    for t, p in pair.items():
+        rec = {"exact": float(p["exact"].mean())}
+        rec.update({f"phash<={d}": float((p["ham"] <= d).mean()) for d in d_grid})
+        rec.update({f"cos>={c}": float((p["cos"] >= c).mean()) for c in t_grid})
+        out["recall"][t] = rec
+    for d in [-1, *d_grid]:  # -1: no phash signal
+        for c in t_grid:
+            fp = exact_ref | (ham_ref <= d) | (cos_ref >= c)
+            rec = {
+                t: round(float((p["exact"] | (p["ham"] <= d) | (p["cos"] >= c)).mean()), 4)
+                for t, p in pair.items()
+            }
+            fpr = round(float(fp[clean].mean()), 5)
+            out["union"].append(
+                {"phash_max_distance": d, "near_dup_threshold": c, "fpr": fpr, "recall": rec}
             )
-        }
-        h = _hamming(ph[a], ph[b])
-        c = (vec[a] * vec[b]).sum(axis=1)
-        rec.update({f"phash<={d}": float((h <= d).mean()) for d in d_grid})
-        rec.update({f"cos>={t}": float((c >= t).mean()) for t in t_grid})
-        out["recall"][kind] = rec
     return out
 
 
@@ -174,7 +177,8 @@ def pixel_metrics(df: pd.DataFrame, rows: list[Row]) -> dict:
     }  # fmt: skip
     out = {}
     kind = t.index.map(lambda i: kinds.get(i, "")).to_numpy(object)
-    blank, originals = kind == "blank", ~t.index.isin(list(kinds))
+    copies = {r.id for r in rows if r.role in ("leak", "dup")}
+    blank, originals = kind == "blank", ~t.index.isin(list(kinds) + list(copies))
     for col, want in truth.items():
         if col not in t:
             continue
@@ -219,7 +223,7 @@ def planted(args) -> dict:
     }  # fmt: skip
     if args.sweep:
         res["signals"] = signals(
-            df, rows, range(0, 13, 2), [0.9, 0.93, 0.95, 0.96, 0.97, 0.98, 0.99, 0.995]
+            df, rows, range(0, 9), [0.9, 0.93, 0.95, 0.96, 0.97, 0.98, 0.99, 0.995, 1.01]
         )
     return res
 
