@@ -191,7 +191,8 @@ class Recipe:
 RECIPES = {
     # threshold choice: queries are train images outside the pool; nothing from the test split
     "val": Recipe(queries=2000, pool=10_000, leaks=150, dups=50, corrupt=0, odd=0, ood=0),
-    "eval": Recipe(queries=None, pool=20_000, leaks=200, dups=100, corrupt=150, odd=50, ood=100),
+    # ood: fewer than outlier_k, so each is isolated (a larger group is its own neighbourhood)
+    "eval": Recipe(queries=None, pool=20_000, leaks=200, dups=100, corrupt=150, odd=50, ood=8),
 }
 
 

@@ -172,18 +172,19 @@ def pixel_metrics(df: pd.DataFrame, rows: list[Row]) -> dict:
     t = df.set_index("id")
     truth = {
         "is_dark": {"dark"}, "is_light": {"light"}, "is_blurry": {"blurry"},
-        "is_low_information": {"blank"}, "is_odd_size": {"big", "small", "stretched"},
+        "is_low_information": {"blank"}, "is_odd_size": {"not_28x28"},
         "is_odd_aspect_ratio": {"stretched"}, "is_outlier": {"mnist", "fashion"},
     }  # fmt: skip
     out = {}
     kind = t.index.map(lambda i: kinds.get(i, "")).to_numpy(object)
+    sized = (t.width != 28).to_numpy() | (t.height != 28).to_numpy()  # odd in a 28 x 28 set
     copies = {r.id for r in rows if r.role in ("leak", "dup")}
     blank, originals = kind == "blank", ~t.index.isin(list(kinds) + list(copies))
     for col, want in truth.items():
         if col not in t:
             continue
         f = t[col].fillna(False).astype(bool).to_numpy()
-        planted = np.isin(kind, list(want))
+        planted = sized if col == "is_odd_size" else np.isin(kind, list(want))
         out[col] = {
             "recall": _rate(f[planted]), "flagged": int(f.sum()), "planted": int(planted.sum()),
             "precision": round(int((f & planted).sum()) / max(int(f.sum()), 1), 4),
@@ -211,7 +212,8 @@ def planted(args) -> dict:
     cols = ["id", "split", "pixel_hash", "phash", "embedding", "leak_of", "leak_by", "is_leak",
             "exact_dup_of", "phash_dup_of", "near_dup_of", "is_exact_dup", "is_phash_dup",
             "is_near_dup", "is_dark", "is_light", "is_blurry", "is_low_information",
-            "is_odd_size", "is_odd_aspect_ratio", "is_outlier", "outlier_score"]  # fmt: skip
+            "is_odd_size", "is_odd_aspect_ratio", "is_outlier", "outlier_score", "width",
+            "height"]  # fmt: skip
     df = m.read(cols).to_pandas()
     res = {
         "dataset": args.dataset, "role": args.role, "rows": m.num_rows, "options": opts,

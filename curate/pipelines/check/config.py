@@ -119,7 +119,7 @@ class CheckConfig:
     outlier_k: int = 10
     outlier_percentile: float = 99.0
     dup_k: int = 10
-    exact_max_rows: int = 100_000
+    exact_max_rows: int = 50_000
     nprobe: int = 16
     dark_threshold: float = 0.32
     light_threshold: float = 0.05
