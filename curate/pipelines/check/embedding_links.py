@@ -99,6 +99,11 @@ def embedding_links(
         for rows, x in ev_src.batches(cfg.batch_size, ev_capture.want):
             ev_capture.take(rows, x)
     ref_valid = ref & valid if ref is not None else None
+    ref_index = index
+    if ref_valid is not None and index.kind == "exact":
+        # FAISS's flat search leaves BLAS for a slow scalar loop under an ID selector: an exact
+        # index of the reference rows alone instead (memory: theirs, 4 d bytes each)
+        ref_index = build_index(src, rows=ref_valid, **opts)
     want = [f.rows for f in pixel_found] + [f.partners for f in pixel_found if f.source == "split"]
     mine = _Capture(n, _rows(want))
     nb = Neighbours.empty(n)
@@ -112,9 +117,9 @@ def embedding_links(
             mine.take(rows, x)
             if ref_valid is not None and test[rows].any():
                 t = test[rows]
-                found.append(
-                    _leak(rows[t], *nearest_one(index, x[t], ref_valid), "split", cfg, leak_sim)
-                )
+                among = ref_valid if ref_index is index else None
+                near = nearest_one(ref_index, x[t], among)
+                found.append(_leak(rows[t], *near, "split", cfg, leak_sim))
             if ev_index is not None:
                 found.append(_leak(rows, *nearest_one(ev_index, x), "against", cfg, leak_sim))
             bar.advance(len(rows))
