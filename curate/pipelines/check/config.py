@@ -98,7 +98,8 @@ class CheckConfig:
     odd_size_iqr
         Sizes (sqrt of the area) outside [Q1 - f IQR, Q3 + f IQR] are odd (cleanvision's).
     grayscale_threshold
-        ``grayscale_score`` (mean channel spread / 255) below which an image is grayscale.
+        ``grayscale_score`` (99th percentile of the per-pixel channel spread / 255) below
+        which an image is grayscale.
     colour_share
         ``is_grayscale`` is flagged only when at least this share of the decoded images is
         in colour (a grayscale set is not an issue).

@@ -106,11 +106,13 @@ def blurry_score(im: Image.Image) -> float:
 
 
 def colour_spread(rgb: np.ndarray) -> float:
-    """Mean over pixels of (max - min channel) / 255: 0 for a grayscale image, up to 1."""
+    """The 99th percentile over pixels of (max - min channel) / 255: 0 for a grayscale image
+    (a gray JPEG stored as RGB decodes to equal channels too), up to 1. A percentile, not the
+    mean, so a coloured object on a large black or white background still reads as colour."""
     if rgb.ndim != 3 or rgb.shape[2] < 3:
         return 0.0
-    spread = rgb.max(axis=2).astype(np.int16) - rgb.min(axis=2)
-    return float(spread.mean() / 255.0)
+    spread = rgb.max(axis=2) - rgb.min(axis=2)  # uint8: max >= min
+    return float(np.percentile(spread, 99) / 255.0)
 
 
 def measure(im: Image.Image) -> ImageFacts:
