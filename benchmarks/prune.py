@@ -43,8 +43,9 @@ def _cpu_s() -> float:
     return round(r.ru_utime + r.ru_stime, 1)
 
 
-def generate(path: Path, n: int, clusters: int, seed: int = 0) -> None:
-    """Unit vectors around random centres; per-concept spread varies; 5% near-duplicates."""
+def generate(path: Path, n: int, clusters: int, seed: int = 0, test_fraction: float = 0.0) -> None:
+    """Unit vectors around random centres; per-concept spread varies; 5% near-duplicates.
+    ``test_fraction`` > 0 adds a ``split`` column with that share of seeded ``test`` rows."""
     from curate.manifests import schema as S
     from curate.manifests.io import ManifestWriter
 
@@ -55,6 +56,8 @@ def generate(path: Path, n: int, clusters: int, seed: int = 0) -> None:
     weights = rng.dirichlet(np.full(clusters, 2.0))
     field = S.embedding_field(S.EMBEDDING, D, "float16", model="generated")
     schema = pa.schema([pa.field(S.ID, pa.string()), field])
+    if test_fraction:
+        schema = schema.append(pa.field(S.SPLIT, pa.string()))
     chunk = 100_000
     with ManifestWriter(path, schema=schema) as w:
         for start in range(0, n, chunk):
@@ -68,7 +71,10 @@ def generate(path: Path, n: int, clusters: int, seed: int = 0) -> None:
             flat = pa.array(x.astype(np.float16).ravel())
             ids = pa.array([f"g{i:09d}" for i in range(start, start + m)])
             emb = pa.FixedSizeListArray.from_arrays(flat, D)
-            w.write(pa.table({S.ID: ids, S.EMBEDDING: emb}, schema=schema))
+            cols = {S.ID: ids, S.EMBEDDING: emb}
+            if test_fraction:
+                cols[S.SPLIT] = np.where(rng.random(m) < test_fraction, "test", "train")
+            w.write(pa.table(cols, schema=schema))
         w.close()
 
 

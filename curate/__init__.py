@@ -8,6 +8,7 @@ from curate import (
 )
 from curate.evaluate.distill_eval import distill_eval
 from curate.manifests import Manifest, open_manifest, sql, write_manifest
+from curate.pipelines.check import check
 from curate.pipelines.distill import distill
 from curate.pipelines.export import export
 from curate.pipelines.label_issues import label_issues
@@ -17,6 +18,7 @@ from curate.pipelines.relabel import relabel
 __all__ = [
     "Manifest",
     "__version__",
+    "check",
     "distill",
     "distill_eval",
     "evaluate",

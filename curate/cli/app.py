@@ -24,6 +24,7 @@ err_console = Console(stderr=True)
 
 def _register_commands() -> None:
     from curate.cli import (
+        check_cmd,
         distill_cmd,
         embed_cmd,
         evaluate_cmd,
@@ -38,7 +39,7 @@ def _register_commands() -> None:
     )
 
     commands = (manifest_cmds, ingest_cmd, embed_cmd, prune_cmd, label_issues_cmd, evaluate_cmd)
-    later = (distill_cmd, relabel_cmd, reinforce_cmd, export_cmd, report_cmd)
+    later = (check_cmd, distill_cmd, relabel_cmd, reinforce_cmd, export_cmd, report_cmd)
     for module in (*commands, *later):
         module.register(app)
 
@@ -59,7 +60,8 @@ def main(argv: list[str] | None = None) -> None:
     """Console-script entry point: a usage error or bad input prints one line (``error: ...``
     with the fix) on stderr and exits with status 2, never a traceback."""
     try:
-        app(args=argv, prog_name="curate", standalone_mode=False)
+        # a typer.Exit(n) comes back as n
+        code = app(args=argv, prog_name="curate", standalone_mode=False)
     except CurateError as exc:
         _fail(str(exc))
     except NoArgsIsHelpError as exc:  # ``curate`` alone, or a group without a command: help
@@ -72,6 +74,8 @@ def main(argv: list[str] | None = None) -> None:
     except typer.Abort:
         err_console.print("aborted")
         sys.exit(130)
+    if isinstance(code, int) and code:
+        sys.exit(code)
 
 
 if __name__ == "__main__":

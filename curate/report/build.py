@@ -11,7 +11,7 @@ from pathlib import Path
 
 from curate.errors import InputError
 from curate.manifests.io import Manifest
-from curate.report import clusters, extras, sections
+from curate.report import check, clusters, extras, sections
 from curate.report.page import render
 from curate.report.sections import Limits
 from curate.report.source import Source, open_sources
@@ -31,6 +31,7 @@ def _sections(src: Source, lim: Limits) -> dict:
     """Every section the manifest's columns allow (absent ones are left out)."""
     out = {"summary": sections.summary(src)}
     for name, fn in (
+        ("check", check.check_section),
         ("label_issues", sections.label_issues),
         ("pruning", sections.pruning),
         ("clusters", clusters.clusters),

@@ -40,7 +40,9 @@ def asset(name: str) -> str:
 
 
 def _js(serve: bool) -> str:
-    return (asset("serve.js") + "\n" if serve else "") + asset("report.js")
+    return (
+        (asset("serve.js") + "\n" if serve else "") + asset("check.js") + "\n" + asset("report.js")
+    )
 
 
 def render(data: dict, *, title: str = "curate report", serve: bool = False) -> str:

@@ -30,6 +30,8 @@ class Limits:
     soft: int = 48
     map_rows: int = 50_000
     map_thumbs: int = 600
+    check_pairs: int = 24
+    check_worst: int = 24
 
 
 def cards(src: Source, ids: list[str], extra: tuple[str, ...] = ()) -> dict[str, dict]:

@@ -149,3 +149,18 @@ def test_cli_prune_engine_ray_writes_the_local_manifest(tmp_path):
         assert r.exit_code == 0, r.output
     assert _data(Manifest(tmp_path / "ray")).equals(_data(Manifest(tmp_path / "local")))
     assert Manifest(tmp_path / "ray").run_info["engine"] == "ray"
+
+
+def test_check_on_ray_equals_local(tmp_path):
+    """Both passes of curate check (pixels per batch, links in the fit) on Ray."""
+    pytest.importorskip("imagehash")
+    from curate.pipelines.check import check
+    from tests.pipelines._check_data import build
+
+    planted = build(tmp_path / "m", n_train=40, n_test=10)
+    opts = {"near_dup_threshold": 0.9995, "progress": "off"}
+    local = check(planted.path, tmp_path / "local", **opts)
+    on_ray = check(planted.path, tmp_path / "ray", engine="ray", **opts)
+    assert _data(on_ray).equals(_data(local))
+    assert on_ray.run_info["engine"] == "ray"
+    assert on_ray.run_info["counts"]["leak"] == local.run_info["counts"]["leak"] >= 6

@@ -213,3 +213,27 @@ def test_serve_pages_a_query_through_the_browser(browser, demo_dir):
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_check_section_shows_leak_pairs_side_by_side(browser, tmp_path):
+    """A checked manifest's report: no console error, every pair has two images."""
+    pytest.importorskip("faiss")
+    pytest.importorskip("imagehash")
+    import curate.report as R
+    from curate.pipelines.check import check
+    from tests.pipelines._check_data import build
+
+    planted = build(tmp_path / "m", n_train=40, n_test=10)
+    m = check(planted.path, tmp_path / "c", near_dup_threshold=0.9995, progress="off")
+    _load(browser, R.report([m.path], tmp_path / "r.html").as_uri())
+    assert _console_errors(browser) == []
+    n_img, broken = _broken_images(browser)
+    assert n_img > 40 and broken == 0
+    pairs = browser.execute_script(
+        "return [...document.querySelectorAll('#c-leaks .group')].map("
+        "g => [...g.querySelectorAll('.card')].map(c => [c.dataset.id || c.textContent, "
+        "!!c.querySelector('img')]))"
+    )
+    assert len(pairs) >= 6 and all(len(p) == 2 and p[0][1] and p[1][1] for p in pairs)
+    assert ["test-0000", True] in [p[0] for p in pairs]
+    _screenshot(browser, "report-check.png")

@@ -55,7 +55,7 @@ class ChunkResult:
         valid = np.concatenate(self._valid)
         cols = {
             S.EMBEDDING: _vectors(torch.cat(self._emb).cpu().numpy(), valid, dtype),
-            S.ERROR: _merge_errors(self.table, self._errors),
+            S.ERROR: merge_errors(self.table, self._errors),
         }
         if self._temb:
             tvalid = np.concatenate(self._tvalid)
@@ -74,12 +74,14 @@ def _vectors(values: np.ndarray, valid: np.ndarray, dtype: str) -> pa.Array:
     return pa.FixedSizeListArray.from_arrays(flat, values.shape[1], mask=pa.array(~valid))
 
 
-def _merge_errors(table: pa.Table, new: list) -> pa.Array:
+def merge_errors(table: pa.Table, new: list, prefix: str = ERROR_PREFIX) -> pa.Array:
+    """The batch's ``error`` column with this step's ``(kind, detail)`` failures appended as
+    ``PREFIX KIND: detail`` (after an earlier step's message, ``; ``-separated)."""
     before = table.column(S.ERROR).to_pylist() if S.ERROR in table.column_names else None
     out = []
     for i, err in enumerate(new):
         prev = before[i] if before is not None else None
-        msg = None if err is None else f"{ERROR_PREFIX}{err[0]}: {err[1]}"
+        msg = None if err is None else f"{prefix}{err[0]}: {err[1]}"
         out.append(msg if prev is None else (prev if msg is None else f"{prev}; {msg}"))
     return pa.array(out, type=pa.string())
 

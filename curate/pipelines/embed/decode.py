@@ -203,6 +203,36 @@ def resize_crop(im: Image.Image, pre: Preprocess) -> np.ndarray:
     return np.asarray(im)
 
 
+def load_image(
+    data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS, draft_side: int | None = None
+) -> Image.Image:
+    """Decode encoded bytes into a loaded PIL image (its own mode), bad input as ImageError.
+
+    ``draft_side``: a JPEG much larger than this (on its shortest side) is decoded at a
+    reduced DCT scale (PIL's ``draft``) that keeps the shortest side at least this long.
+
+    Raises
+    ------
+    ImageError
+        ``corrupt``, ``truncated`` or ``too_large``.
+    """
+    im = open_image(data, max_pixels=max_pixels)
+    if draft_side is not None and im.format == "JPEG":
+        w, h = im.size
+        f = draft_side / min(w, h)
+        if f < 0.5:  # draft keeps each side >= the requested one
+            im.draft("RGB", (max(1, int(w * f) + 1), max(1, int(h * f) + 1)))
+    try:
+        im.load()
+    except OSError as exc:
+        msg = str(exc)
+        kind = "truncated" if "truncated" in msg or "broken data stream" in msg else "corrupt"
+        raise ImageError(kind, msg) from None
+    except (ValueError, SyntaxError, Image.DecompressionBombError) as exc:
+        raise ImageError("corrupt", str(exc) or type(exc).__name__) from None
+    return im
+
+
 def decode_image(
     data: bytes, pre: Preprocess, *, max_pixels: int = DEFAULT_MAX_PIXELS
 ) -> np.ndarray:
@@ -216,20 +246,7 @@ def decode_image(
     ImageError
         ``corrupt``, ``truncated`` or ``too_large``.
     """
-    im = open_image(data, max_pixels=max_pixels)
-    if im.format == "JPEG":
-        w, h = im.size
-        f = pre.resize_size / min(w, h)
-        if f < 0.5:  # draft keeps each side >= the requested one
-            im.draft("RGB", (max(1, int(w * f) + 1), max(1, int(h * f) + 1)))
-    try:
-        im.load()
-    except OSError as exc:
-        msg = str(exc)
-        kind = "truncated" if "truncated" in msg or "broken data stream" in msg else "corrupt"
-        raise ImageError(kind, msg) from None
-    except (ValueError, SyntaxError, Image.DecompressionBombError) as exc:
-        raise ImageError("corrupt", str(exc) or type(exc).__name__) from None
+    im = load_image(data, max_pixels=max_pixels, draft_side=pre.resize_size)
     return resize_crop(to_rgb(im), pre)
 
 

@@ -490,7 +490,9 @@
     f.appendChild(el('label', {}, 'label quality', score, scoreText));
     f.appendChild(el('span', { id: 'visible-count' }));
   }
-  var RENDER = [['summary', summary], ['label_issues', labelIssues], ['pruning', pruning], ['clusters', clusters],
+  var UI = { el: el, card: card, gallery: gallery, section: section, bars: bars, table: table, fmt: fmt, pct: pct, className: className };
+  function check(m, s) { return window.CurateCheck.render(m, s, UI); }
+  var RENDER = [['summary', summary], ['check', check], ['label_issues', labelIssues], ['pruning', pruning], ['clusters', clusters],
     ['soft', soft], ['multi', multi], ['per_class', perClass], ['map', mapSection]];
   function manifest(m) {
     var box = el('div', { cls: 'manifest', id: m.name }, el('h2', { text: m.name }),
