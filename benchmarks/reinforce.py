@@ -432,7 +432,7 @@ def main() -> None:
         "--plain-prob", type=float, default=0.0, help="ReplayDataset: plain image, one-hot"
     )
     ap.add_argument(
-        "--temperature", type=float, default=None, help="ReplayDataset: None, the stored one"
+        "--temperature", type=float, default=1.0, help="ReplayDataset: target temperature"
     )
     ap.add_argument("--arms", nargs="+", default=["plain", "reinforced"])
     args = ap.parse_args()
