@@ -15,7 +15,6 @@ the views, and how calibrated that teacher is on the held-out views (its tempera
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 
@@ -144,14 +143,13 @@ def read_calibration(manifest) -> dict:
             "teacher nor the student trains on)."
         )
     teacher_sha256 = (m.run_info or {}).get("teacher_sha256")
-    manifest_dir = m.path
     cal = json.loads(path.read_text())
     fit_for = cal.get("teacher_sha256")
     if fit_for != teacher_sha256:
         raise ManifestError(
             f"{path}: the stored calibration was made for teacher {fit_for} but the manifest's "
             f"soft labels come from teacher {teacher_sha256} (run.json); redo it with "
-            f"`curate reinforce-calibrate {Path(manifest_dir)}` (or re-run `curate reinforce`)."
+            f"`curate reinforce-calibrate {m.path}` (or re-run `curate reinforce`)."
         )
     return cal
 
