@@ -52,7 +52,9 @@ def test_the_choice_counts_in_progress_and_the_winner_continues(tmp_path, fashio
     )  # fmt: skip
     # two candidates of 2 iterations, then the winner's 2 more: 6 in all, counted once each
     assert [it for it, _ in seen] == list(range(1, 7)) and {t for _, t in seen} == {6}
-    assert m.run_info["timings"]["iterations_run"] == 2
+    timings = m.run_info["timings"]
+    assert timings["iterations_run"] == 2 and timings["iterations_run_with_candidates"] == 6
+    assert timings["s_per_iteration"] > 0 and timings["choose_lr_s"] > 0
 
 
 def test_dm_keeps_its_paper_lr_unless_asked_to_choose(tmp_path, fashion):
@@ -91,7 +93,8 @@ def test_a_resumed_run_keeps_its_chosen_lr_without_choosing_again(tmp_path, fash
     m = curate.distill(fashion, out, log=lines.append, **opts)
     assert m.run_info["resumed_from"] == 4 and not lines
     whole = curate.distill(fashion, tmp_path / "whole", **opts)
-    assert m.run_info["lr_selection"] == whole.run_info["lr_selection"]
+    a, b = m.run_info["lr_selection"], whole.run_info["lr_selection"]
+    assert a["chosen_lr"] == b["chosen_lr"] and a["validation_accuracy"] == b["validation_accuracy"]
 
 
 def test_an_unknown_lr_word_is_refused():

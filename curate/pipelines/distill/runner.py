@@ -155,6 +155,7 @@ def distill(
         state, lr, resumed_from = _start(real, val, cfg, out, resume, device, tick, log)
         loop = MatchingLoop(real, dataclasses.replace(cfg, lr=lr), state, device)
         state, timings = optimise(loop, state, until=cfg.iterations, out=out, progress=main_tick)
+    _add_choice_timings(timings, state.selection if resumed_from is None else None)
     timings["total_s"] = round(time.perf_counter() - t_start, 3)
     info = make_run_info(
         "distill",
@@ -182,6 +183,22 @@ def distill(
     write_synthetic(out, state, real, cfg, info)
     ckpt.checkpoint_path(out).unlink(missing_ok=True)
     return open_manifest(out)
+
+
+def _add_choice_timings(timings: dict, selection: dict | None) -> None:
+    """Count the candidates' iterations (run in this call) into the per-iteration figures."""
+    if not selection:
+        return
+    spent = selection["timings"]
+    done = timings["iterations_run"] + spent["iterations_run"]
+    seconds = timings["optimise_s"] + spent["optimise_s"]
+    cpu = (timings["cpu_s_per_iteration"] or 0.0) * timings["iterations_run"] + spent["cpu_s"]
+    timings.update(
+        choose_lr_s=round(spent["optimise_s"] + spent["score_s"], 3),
+        iterations_run_with_candidates=done,
+        s_per_iteration=round(seconds / done, 5),
+        cpu_s_per_iteration=round(cpu / done, 5),
+    )
 
 
 def _ticks(cfg: DistillConfig, progress):

@@ -9,6 +9,7 @@ never read.
 from __future__ import annotations
 
 import dataclasses
+import time
 from collections.abc import Callable
 
 import numpy as np
@@ -99,19 +100,25 @@ def choose_lr(
     x_val, y_val = val
     scores: dict[str, list[float] | None] = {}
     best: tuple[float, float, ckpt.State] | None = None
+    spent = {"optimise_s": 0.0, "cpu_s": 0.0, "iterations_run": 0, "score_s": 0.0}
     for n, lr in enumerate(grid):
         run_cfg = dataclasses.replace(cfg, lr=float(lr))
         loop = MatchingLoop(pool, run_cfg, start, device)
         offset = n * until
         step = None if progress is None else (lambda i, loss, o=offset: progress(o + i, loss))
         try:
-            state, _ = optimise(loop, start, until=until, progress=step)
+            state, t = optimise(loop, start, until=until, progress=step)
         except DivergedError:
             scores[repr(lr)] = None
             if log:
                 log(f"lr {lr:g}: the pixels diverged (NaN/inf); not a candidate")
             continue
+        spent["optimise_s"] += t["optimise_s"]
+        spent["cpu_s"] += t["cpu_s_per_iteration"] * t["iterations_run"]
+        spent["iterations_run"] += t["iterations_run"]
+        t0 = time.perf_counter()
         accs = _score(state.syn.detach().cpu().numpy(), cfg, x_val, y_val, device)
+        spent["score_s"] += time.perf_counter() - t0
         scores[repr(lr)] = accs
         if log:
             log(f"lr {lr:g}: validation accuracy {np.mean(accs):.4f} ({len(y_val)} rows)")
@@ -133,5 +140,6 @@ def choose_lr(
         "select_iterations": until,
         "select_epochs": cfg.select_epochs,
         "select_nets": cfg.select_nets,
+        "timings": {k: round(v, 3) for k, v in spent.items()},
     }
     return best[1], dataclasses.replace(best[2], selection=record), record
