@@ -11,6 +11,10 @@ evaluation protocol trains every set (synthetic and random real at the same IPC)
 
 The full protocol (GPU): --iterations 20000 --real-per-class 256 --epochs 1000 --nets 10
 --draws 5 --test-rows 0 --ipc 1 10 50 (one --epochs/--nets value applies to every IPC).
+
+DataDAM's pixel lr is chosen by ``curate.distill`` itself (``lr="auto"``) on ``--val-per-class``
+rows per class cut from the train split: each candidate runs the whole ``--iterations`` budget
+and trains ``--select-nets`` nets for the IPC's ``--epochs``, scored on the validation rows.
 """
 
 from __future__ import annotations
@@ -109,11 +113,21 @@ def run_dataset(args) -> None:
                     checkpoint_every=50,
                     seed=args.seed,
                     overwrite=not args.resume,
+                    # DataDAM's lr is chosen on validation rows cut from train; each
+                    # candidate runs the whole reduced budget and is scored like the eval
+                    val_per_class=args.val_per_class,
+                    select_iterations=args.iterations,
+                    select_epochs=epochs,
+                    select_nets=args.select_nets,
+                    log=lambda line, tag=f"{spec} ipc{ipc}": print(tag, line, flush=True),
                 )
             )
             results["distill"][f"{spec}-ipc{ipc}"] = {
                 "timings": m.run_info["timings"],
                 "wall_s": time.time() - t0,
+                "loadavg": Path("/proc/loadavg").read_text().split()[:3],
+                "lr": m.run_info.get("lr"),
+                "lr_selection": m.run_info.get("lr_selection"),
                 "loss_first_last": [m.run_info["losses"][0], m.run_info["losses"][-1]],
             }
             syns.append(out)
@@ -168,6 +182,7 @@ def run_timing(args) -> None:
                 "from curate.pipelines.distill import distill;"
                 f"m=distill({str(real)!r},{str(work / 'timing')!r},method={method!r},ipc={ipc},"
                 f"iterations={args.timing_iterations},real_per_class={args.real_per_class},"
+                "lr=1.0,"
                 "overwrite=True);"
                 "print(json.dumps(m.run_info['timings']))"
             )
@@ -194,6 +209,8 @@ def main() -> None:
     ap.add_argument("--test-rows", type=int, default=2000)
     ap.add_argument("--timing-iterations", type=int, default=3)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--val-per-class", type=int, default=100, help="when an lr is chosen")
+    ap.add_argument("--select-nets", type=int, default=2, help="nets scored per lr candidate")
     ap.add_argument("--resume", action="store_true")
     args = ap.parse_args()
     import torch

@@ -50,13 +50,15 @@ def first_gradients(real_path: Path, real_per_class: int) -> dict[str, list[floa
     """Per method, [loss, mean |d loss / d pixel|] at iteration 1, IPC 1, on CPU."""
     from curate.pipelines.distill.config import DistillConfig
     from curate.pipelines.distill.data import load_real
-    from curate.pipelines.distill.runner import _initial_state, _Loop
+    from curate.pipelines.distill.loop import MatchingLoop, initial_state
 
     real = load_real(curate.open_manifest(real_path), split="train")
     out = {}
     for method in ("dm", "datadam"):
-        cfg = DistillConfig(method=method, ipc=1, real_per_class=real_per_class, device="cpu")
-        loop = _Loop(real, cfg, _initial_state(real, cfg, "cpu"), "cpu")
+        cfg = DistillConfig(
+            method=method, ipc=1, real_per_class=real_per_class, device="cpu", lr=1.0
+        )
+        loop = MatchingLoop(real, cfg, initial_state(real, cfg, "cpu"), "cpu")
         loss = loop.step(0)
         out[method] = [round(loss, 4), float(loop.syn.grad.abs().mean())]
     return out

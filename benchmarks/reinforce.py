@@ -35,6 +35,7 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -65,21 +66,29 @@ def load(dataset: str):
     return xtr, ytr, u8(test[0]), test[1].astype(np.int64), [str(k) for k in range(10)]
 
 
-def subset_manifest(x, y, names, n: int, seed: int, out: Path) -> Path:
-    """A seeded, class-balanced subset of the train split as a PNG manifest (kept if there)."""
+def _balanced(y, pool: np.ndarray, n: int, rng) -> np.ndarray:
+    per = n // 10
+    return np.concatenate([rng.choice(pool[y[pool] == c], per, replace=False) for c in range(10)])
+
+
+def subset_manifest(x, y, names, args, out: Path) -> Path:
+    """A seeded, class-balanced ``--subset`` of the teachers' training rows (split ``train``)
+    and ``--calib-rows`` of the held-out rows (split ``val``: the teachers never saw them,
+    reinforce fits its temperature on them) as a PNG manifest (kept if there)."""
     if out.exists():
         return out
-    rng = np.random.default_rng(seed)
-    per = n // len(names)
-    rows = np.sort(
-        np.concatenate([rng.choice(np.flatnonzero(y == c), per, replace=False) for c in range(10)])
-    )
+    rng = np.random.default_rng(0)
+    seen = np.arange(len(y) - args.holdout)
+    rows = np.sort(_balanced(y, seen, args.subset, rng))
+    val = np.sort(_balanced(y, np.arange(len(y) - args.holdout, len(y)), args.calib_rows, rng))
+    splits = ["train"] * len(rows) + ["val"] * len(val)
+    rows = np.concatenate([rows, val])
     table = pa.table(
         {
             "id": [f"train-{i:05d}" for i in rows],
             "image": pa.array([png_bytes(x[i]) for i in rows], pa.binary()),
             "label": pa.array(y[rows], pa.int64()),
-            "split": ["train"] * len(rows),
+            "split": splits,
         }
     )
     table = table.replace_schema_metadata(with_class_names(table.schema, names).metadata)
@@ -121,7 +130,7 @@ def train_teachers(args, xtr, ytr, xte, yte, names, work: Path) -> tuple[str, di
 
     device = torch.device(args.device)
     paths, info = [], {"members": [], "train_s": 0.0}
-    rows = args.teacher_rows or len(ytr)
+    rows = args.teacher_rows or len(ytr) - args.holdout  # the held-out rows stay unseen
     xt, ytr = torch.from_numpy(xtr[:rows].copy()).unsqueeze(1), ytr[:rows]
     xe = torch.from_numpy(xte).unsqueeze(1).float().div(255)
     probs = 0
@@ -176,28 +185,21 @@ def _fit_teacher(args, net, xt, y, mean, std, *, seed: int) -> None:
             sched.step()
 
 
-def _predict(net, x, prep, batch: int = 500):
+def _predict(net, x, prep, batch: int = 500, *, logits: bool = False):
     import torch
 
     dev = next(net.parameters()).device
     with torch.inference_mode():
-        out = [net(prep(x[s : s + batch].to(dev))).float().softmax(1).cpu()
-               for s in range(0, len(x), batch)]  # fmt: skip
-    return torch.cat(out)
+        out = [net(prep(x[s : s + batch].to(dev))).float().cpu() for s in range(0, len(x), batch)]
+    out = torch.cat(out)
+    return out if logits else out.softmax(1)
 
 
 def ece(probs: np.ndarray, labels: np.ndarray, bins: int = 15) -> float:
-    """Expected calibration error: equal-width confidence bins, |accuracy - confidence|
-    weighted by the bin's share of samples."""
-    conf = probs.max(1)
-    correct = probs.argmax(1) == labels
-    edges = np.linspace(0.0, 1.0, bins + 1)
-    total = 0.0
-    for lo, hi in zip(edges[:-1], edges[1:], strict=True):
-        inside = (conf > lo) & (conf <= hi)
-        if inside.any():
-            total += inside.mean() * abs(correct[inside].mean() - conf[inside].mean())
-    return float(total)
+    """Expected calibration error of top-1 predictions (15 equal-width confidence bins)."""
+    from curate.train.calibration import expected_calibration_error
+
+    return expected_calibration_error(probs.max(1), probs.argmax(1) == labels, bins)
 
 
 # ---- reinforcement ---------------------------------------------------------------------------
@@ -296,7 +298,8 @@ class PlainAugmented:
     """Arm (a): each sample and epoch a fresh view of ``policy`` and a one-hot label."""
 
     def __init__(self, subset: Path, policy: str, seed: int, num_classes: int):
-        t = curate.open_manifest(subset).read(["id", "image", "label"])
+        t = curate.open_manifest(subset).read(["id", "image", "label", "split"])
+        t = t.filter(pc.equal(t.column("split"), "train"))
         self.ids = t.column("id").to_pylist()
         self.images = t.column("image").to_pylist()
         self.labels = t.column("label").to_pylist()
@@ -321,10 +324,12 @@ class PlainAugmented:
         return apply_params(img, p, img.shape[-1]), target
 
 
-def train_student(args, ds, xe, yte, *, seed: int, loss: str) -> dict:
-    """ConvNet-3 on ``ds`` for ``--epochs``; clean test accuracy, ECE and seconds."""
+def train_student(args, ds, xe, yte, *, seed: int, loss: str, plus) -> dict:
+    """ConvNet-3 on ``ds`` for ``--epochs``; clean test accuracy, ECE and seconds, and the
+    same after the student's temperature fit on the reinforced manifest's held-out rows."""
     import torch
 
+    from curate.train.calibration import calibrate_student
     from curate.train.convnet import seeded_convnet
     from curate.train.losses import kl_divergence, soft_target_cross_entropy
 
@@ -346,12 +351,19 @@ def train_student(args, ds, xe, yte, *, seed: int, loss: str) -> dict:
             opt.step()
             sched.step()
     train_s = time.time() - t0
-    p = _predict(net.eval(), xe, lambda b: b).numpy()
+    temperature, held_out = calibrate_student(net, plus)  # the held-out (val) rows only
+    logits = _predict(net.eval(), xe, lambda b: b, logits=True)
+    p = logits.softmax(1).numpy()
+    q = (logits / temperature).softmax(1).numpy()
     return {
         "seed": seed,
         "accuracy": float((p.argmax(1) == yte).mean()),
         "ece": ece(p, yte),
         "mean_confidence": float(p.max(1).mean()),
+        "temperature": temperature,
+        "ece_calibrated": ece(q, yte),
+        "mean_confidence_calibrated": float(q.max(1).mean()),
+        "held_out": held_out,
         "train_s": train_s,
         "loadavg_1min": float(Path("/proc/loadavg").read_text().split()[0]),
     }
@@ -362,6 +374,9 @@ def _mean_std(rows: list[dict], key: str) -> list[float]:
     return [float(v.mean()), float(v.std(ddof=1)) if len(v) > 1 else 0.0]
 
 
+SUMMARY = ("accuracy", "ece", "mean_confidence", "temperature", "ece_calibrated", "train_s")
+
+
 def _students(args, subset, plus, n_classes: int, xe, yte) -> dict:
     """Train each arm's student for every seed: (a) plain + policy, (b) replayed views + KL."""
     from curate.train.replay import ReplayDataset
@@ -370,14 +385,22 @@ def _students(args, subset, plus, n_classes: int, xe, yte) -> dict:
     for seed in args.seeds:
         if "plain" in arms:
             ds = PlainAugmented(subset, args.policy, seed, n_classes)
-            arms["plain"].append(train_student(args, ds, xe, yte, seed=seed, loss="ce"))
+            arms["plain"].append(train_student(args, ds, xe, yte, seed=seed, loss="ce", plus=plus))
             print("plain", arms["plain"][-1], flush=True)
         if "reinforced" in arms:
-            ds = ReplayDataset(plus, seed=seed, plain_prob=args.plain_prob)
-            arms["reinforced"].append(train_student(args, ds, xe, yte, seed=seed, loss="kl"))
+            ds = ReplayDataset(
+                plus,
+                seed=seed,
+                plain_prob=args.plain_prob,
+                split="train",
+                temperature=args.temperature,
+            )
+            arms["reinforced"].append(
+                train_student(args, ds, xe, yte, seed=seed, loss="kl", plus=plus)
+            )
             print("reinforced", arms["reinforced"][-1], flush=True)
     return {
-        arm: {"runs": rows, **{k: _mean_std(rows, k) for k in ("accuracy", "ece", "train_s")}}
+        arm: {"runs": rows, **{k: _mean_std(rows, k) for k in SUMMARY}}
         for arm, rows in arms.items()
     }
 
@@ -397,12 +420,19 @@ def main() -> None:
     ap.add_argument("--teacher-arch", default="test_resnet")
     ap.add_argument("--teacher-size", type=int, default=32)
     ap.add_argument("--teacher-epochs", type=int, default=2)
-    ap.add_argument("--teacher-rows", type=int, default=0, help="0: the whole train split")
+    ap.add_argument("--teacher-rows", type=int, default=0, help="0: all but the held-out rows")
+    ap.add_argument(
+        "--holdout", type=int, default=5000, help="last train rows the teachers never see"
+    )
+    ap.add_argument("--calib-rows", type=int, default=1000, help="held-out rows reinforced (val)")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--reuse", action="store_true", help="reuse a finished reinforced subset")
     ap.add_argument("--tag", default="", help="suffix of the results file")
     ap.add_argument(
         "--plain-prob", type=float, default=0.0, help="ReplayDataset: plain image, one-hot"
+    )
+    ap.add_argument(
+        "--temperature", type=float, default=1.0, help="ReplayDataset: target temperature"
     )
     ap.add_argument("--arms", nargs="+", default=["plain", "reinforced"])
     args = ap.parse_args()
@@ -416,7 +446,7 @@ def main() -> None:
     results: dict = {"dataset": args.dataset, "protocol": vars(args), "date": time.ctime()}
     spec, results["teacher"] = train_teachers(args, xtr, ytr, xte, yte, names, work)
     print("teacher", json.dumps(results["teacher"]), flush=True)
-    subset = subset_manifest(xtr, ytr, names, args.subset, 0, work / f"{args.dataset}-subset")
+    subset = subset_manifest(xtr, ytr, names, args, work / f"{args.dataset}-subset")
     plus_dir = work / f"{args.dataset}-plus"
     if args.reuse and (plus_dir / "run.json").exists():  # students only (e.g. more seeds)
         plus, results["reinforce"] = curate.open_manifest(plus_dir), {"reused": str(plus_dir)}
@@ -429,9 +459,9 @@ def main() -> None:
     out = work / f"results-{args.dataset}{args.tag}.json"
     out.write_text(json.dumps(results, indent=1))
     for arm, r in results["students"].items():
-        acc, cal, sec = r["accuracy"], r["ece"], r["train_s"][0]
+        acc, cal, sec, ct = r["accuracy"], r["ece"], r["train_s"][0], r["ece_calibrated"]
         print(f"{arm:>10}: accuracy {acc[0]:.4f} +- {acc[1]:.4f}  ECE {cal[0]:.4f} +- {cal[1]:.4f}"
-              f"  train {sec:.0f} s")  # fmt: skip
+              f"  with its temperature {ct[0]:.4f} +- {ct[1]:.4f}  train {sec:.0f} s")  # fmt: skip
     print("->", out)
 
 

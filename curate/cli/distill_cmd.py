@@ -10,25 +10,38 @@ import typer
 from rich.table import Table
 
 from curate.cli.params import argument, command, option
+from curate.errors import InputError
+from curate.pipelines.distill.config import DistillConfig
+
+_D = DistillConfig()
 
 DISTILL_PARAMS = [
     argument("manifest", Path, help="Labelled manifest with image bytes."),
     option("out", Path, ..., "--out", "-o", help="Synthetic manifest to write (a directory)."),
-    option("method", str, "dm", help="dm (distribution matching) or datadam (attention)."),
-    option("ipc", int, 10, help="Synthetic images per class."),
-    option("fyi", bool, False, help="Match each synthetic batch joined with its flips (FYI)."),
-    option("iterations", int, 20_000, help="Optimisation steps (20k in the DM paper)."),
-    option("real_per_class", int, 256, help="Real images per class per iteration."),
-    option("init", str, "real", help="real (random real images) or noise."),
-    option("lr", float, 1.0, help="SGD learning rate on the pixels."),
-    option("momentum", float, 0.5, help="SGD momentum on the pixels."),
-    option("split", str, "train", help="Rows of this split ('' for every row)."),
+    option("method", str, _D.method, help="dm (distribution matching) or datadam (attention)."),
+    option("ipc", int, _D.ipc, help="Synthetic images per class."),
+    option("fyi", bool, _D.fyi, help="Match each synthetic batch joined with its flips (FYI)."),
+    option("iterations", int, _D.iterations, help="Optimisation steps (20k in the DM paper)."),
+    option("real_per_class", int, _D.real_per_class, help="Real images per class per iteration."),
+    option("init", str, _D.init, help="real (random real images) or noise."),
+    option("lr", str, str(_D.lr),
+           help="Pixel learning rate: a number; 'select' (chosen on a validation split cut "
+           "from the training rows); 'auto': DM's paper value 1, chosen for DataDAM."),
+    option("lr_grid", str, "", help="Learning rates to choose among, e.g. 1,10,100 "
+           "(default: the method's)."),
+    option("val_per_class", int, _D.val_per_class,
+           help="Validation rows per class cut from train when choosing the lr (>= 20)."),
+    option("select_iterations", int, _D.select_iterations, help="Iterations per lr candidate."),
+    option("select_epochs", int, _D.select_epochs, help="Epochs of each candidate's nets."),
+    option("select_nets", int, _D.select_nets, help="Nets scored per candidate."),
+    option("momentum", float, _D.momentum, help="SGD momentum on the pixels."),
+    option("split", str, _D.split, help="Rows of this split ('' for every row)."),
     option("image_size", int | None, None, help="Resize every image to N x N."),
-    option("checkpoint_every", int, 100, help="Checkpoint every K iterations (resume)."),
-    option("device", str, "auto", help="auto, cpu, cuda or cuda:N."),
-    option("seed", int, 0, help="Seed of the initial draw and every iteration."),
+    option("checkpoint_every", int, _D.checkpoint_every, help="Checkpoint every K iterations."),
+    option("device", str, _D.device, help="auto, cpu, cuda or cuda:N."),
+    option("seed", int, _D.seed, help="Seed of the initial draw and every iteration."),
     option("overwrite", bool, False, help="Replace an existing output."),
-]
+]  # fmt: skip
 
 EVAL_PARAMS = [
     argument("synthetic", list[Path], help="One or more synthetic manifests (same IPC)."),
@@ -62,15 +75,39 @@ def distill_cmd(**options: Any) -> None:
 
     manifest, out = options.pop("manifest"), options.pop("out")
     options["split"] = options["split"] or None
-    m = distill(manifest, out, progress=progress, **options)
+    options["lr"] = _number_or_word(options["lr"], "--lr")
+    options["lr_grid"] = tuple(
+        _number_or_word(v, "--lr-grid") for v in options["lr_grid"].split(",") if v.strip()
+    )
+
+    def log(line: str) -> None:
+        err_console.print(line, highlight=False)
+
+    m = distill(manifest, out, progress=progress, log=log, **options)
     info = m.run_info or {}
     t = info.get("timings", {})
     resumed = info.get("resumed_from")
+    chosen = " (chosen on the validation rows)" if info.get("lr_selection") else ""
     console.print(
         f"wrote {m.num_rows} synthetic images ({info.get('method')}, ipc "
-        f"{options['ipc']}) to {m.path}; {t.get('s_per_iteration')} s/iteration, peak "
-        f"{t.get('peak_memory_mb')} MB" + (f"; resumed from iteration {resumed}" if resumed else "")
+        f"{options['ipc']}, lr {info.get('lr'):g}{chosen}) to {m.path}; "
+        f"{t.get('s_per_iteration')} s/iteration, peak {t.get('peak_memory_mb')} MB"
+        + (f"; resumed from iteration {resumed}" if resumed else ""),
+        highlight=False,
     )
+
+
+def _number_or_word(value: str, flag: str) -> float | str:
+    """``1``, ``0.3`` -> float; ``auto``/``select`` (``--lr`` only) stay words."""
+    value = value.strip()
+    if flag == "--lr" and value in ("auto", "select"):
+        return value
+    try:
+        return float(value)
+    except ValueError:
+        raise InputError(
+            f"{flag} {value!r}: not a number" + (" (or auto, select)" if flag == "--lr" else "")
+        ) from None
 
 
 def distill_eval_cmd(**options: Any) -> None:

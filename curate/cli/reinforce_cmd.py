@@ -33,10 +33,18 @@ REINFORCE_PARAMS = [
            help="Teacher input side."),
     option("teacher_split", str | None, None, "--teacher-split",
            help="Fit the teacher's head on this split only (e.g. train)."),
+    option("calibration_split", str | None, _D.calibration_split, "--calibration-split",
+           help="Held-out rows (neither teacher nor student trains on them) recorded for "
+           "fitting a student's temperature; '' for none."),
     option("device", str, _D.device, "--device", help="auto, cpu or cuda."),
     option("overwrite", bool, False, "--overwrite", help="Replace an existing output."),
     *ENGINE_PARAMS,
 ]  # fmt: skip
+
+CALIBRATE_PARAMS = [
+    argument("manifest", Path, help="A curate reinforce output."),
+    option("split", str, _D.calibration_split, "--split", help="The held-out split."),
+]
 
 EXPORT_PARAMS = [
     argument("manifest", Path, help="A curate reinforce output."),
@@ -52,6 +60,7 @@ def reinforce_cmd(**options: Any) -> None:
 
     manifest, out, overwrite = options.pop("manifest"), options.pop("out"), options.pop("overwrite")
     engine = pop_engine(options)
+    options["calibration_split"] = options["calibration_split"] or None
     try:
         config = ReinforceConfig(**options)
     except ValueError as exc:
@@ -62,6 +71,30 @@ def reinforce_cmd(**options: Any) -> None:
         f"reinforced {c['reinforced']:,} of {c['rows']:,} images ({c['views']:,} views, "
         f"{c['failed']:,} without views: see 'error'); teacher "
         f"{m.run_info['teacher'].get('name')} -> {m.path}",
+        highlight=False,
+    )
+    cal = m.run_info.get("calibration", {})
+    if "rows" in cal:
+        console.print(
+            f"held out {cal['rows']:,} rows of split {cal['split']!r} for calibrating students "
+            "(calibration.json; curate.train.calibration.calibrate_student); teacher's "
+            f"temperature on their views {cal['teacher_temperature_on_views']:.3f}",
+            highlight=False,
+        )
+    else:
+        console.print(cal.get("note", ""), highlight=False)
+
+
+def calibrate_cmd(**options: Any) -> None:
+    """Record a reinforced manifest's held-out rows again (calibration.json) for its teacher."""
+    from curate.cli.app import console
+    from curate.pipelines.reinforce import calibrate
+
+    cal = calibrate(options["manifest"], split=options["split"])
+    console.print(
+        f"{cal['rows']:,} held-out rows of split {cal['split']!r}, teacher "
+        f"{cal['teacher_sha256']}: its temperature on their views "
+        f"{cal['teacher_on_views']['temperature']:.3f}",
         highlight=False,
     )
 
@@ -80,3 +113,4 @@ def export_cmd(**options: Any) -> None:
 def register(app: typer.Typer) -> None:
     app.command("reinforce")(command(reinforce_cmd, REINFORCE_PARAMS))
     app.command("reinforce-export")(command(export_cmd, EXPORT_PARAMS))
+    app.command("reinforce-calibrate")(command(calibrate_cmd, CALIBRATE_PARAMS))

@@ -15,13 +15,15 @@ from curate.errors import InputError, ManifestError
 from curate.manifests import schema as S
 from curate.manifests.io import Manifest, open_manifest, prepare_output, write_manifest
 from curate.manifests.runinfo import make_run_info, write_run_json
+from curate.pipelines.distill.runner import device_for
+from curate.train.protocol import NetTraining, train_and_test
 
 RANDOM = "random real"
 WHOLE = "whole dataset"
 
 
 @dataclass(frozen=True)
-class EvalProtocol:
+class EvalProtocol(NetTraining):
     """The evaluation protocol (DC/DM/DataDAM papers); the defaults are the full one.
 
     Every set (each synthetic set, the random real draws, the whole set) is trained with the
@@ -31,20 +33,11 @@ class EvalProtocol:
     test split (a reduced protocol, labelled as such, like fewer ``epochs`` or ``nets``).
     """
 
-    epochs: int = 1000
     nets: int = 10
     draws: int = 5
-    lr: float = 0.01
-    momentum: float = 0.9
-    weight_decay: float = 5e-4
-    batch_size: int = 256
-    width: int = 128
-    depth: int = 3
-    dsa: bool = True
     test_rows: int | None = None
     seed: int = 0
     device: str = "auto"
-    precision: str = "auto"
 
     def __post_init__(self) -> None:
         for name in ("epochs", "nets", "draws", "batch_size", "width", "depth"):
@@ -61,55 +54,6 @@ class EvalProtocol:
             if getattr(self, name) != getattr(full, name):
                 out.append(f"{name}={getattr(self, name)} (full: {getattr(full, name)})")
         return out
-
-
-def train_and_test(x, y, x_test, y_test, *, protocol: EvalProtocol, seed: int, classes: int):
-    """Train one seeded ConvNet on ``(x, y)`` (float32 NCHW, normalised) and return its test
-    accuracy after the final epoch."""
-    import torch
-
-    from curate.pipelines.distill.runner import device_for
-    from curate.train import dsa
-    from curate.train.convnet import seeded_convnet
-
-    p, dev = protocol, device_for(protocol.device)
-    bf16 = p.precision == "bf16" or (p.precision == "auto" and dev.startswith("cuda"))
-    autocast = torch.autocast(dev.split(":")[0], torch.bfloat16, enabled=bf16)
-    net = seeded_convnet(
-        seed,
-        channels=x.shape[1],
-        num_classes=classes,
-        image_size=x.shape[2],
-        width=p.width,
-        depth=p.depth,
-    ).to(dev)
-    opt = torch.optim.SGD(
-        net.parameters(), lr=p.lr, momentum=p.momentum, weight_decay=p.weight_decay
-    )
-    g = torch.Generator().manual_seed(seed)
-    xt, yt = torch.as_tensor(x).to(dev), torch.as_tensor(y, dtype=torch.long).to(dev)
-    net.train()
-    for epoch in range(p.epochs):
-        if epoch == p.epochs // 2 and p.epochs > 1:
-            for group in opt.param_groups:
-                group["lr"] = p.lr * 0.1
-        order = torch.randperm(len(xt), generator=g).to(dev)
-        for start in range(0, len(xt), p.batch_size):
-            idx = order[start : start + p.batch_size]
-            xb = dsa.augment(xt[idx], generator=g) if p.dsa else xt[idx]
-            with autocast:
-                loss = torch.nn.functional.cross_entropy(net(xb).float(), yt[idx])
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-    net.eval()
-    correct = 0
-    with torch.no_grad(), autocast:
-        for start in range(0, len(x_test), 1024):
-            xb = torch.as_tensor(x_test[start : start + 1024]).to(dev)
-            pred = net(xb).argmax(1).cpu().numpy()
-            correct += int((pred == y_test[start : start + 1024]).sum())
-    return correct / len(x_test)
 
 
 def _synthetic(paths: list) -> list[dict]:
@@ -244,8 +188,11 @@ def distill_eval(
         x_test, y_test = x_test[keep], y_test[keep]
     k = len(train.class_names)
 
+    device = device_for(p.device)
+
     def run(x, y, net: int) -> float:  # net i of every set starts from the same weights
-        return train_and_test(x, y, x_test, y_test, protocol=p, seed=p.seed * 1000 + net, classes=k)
+        seed = p.seed * 1000 + net
+        return train_and_test(x, y, x_test, y_test, protocol=p, seed=seed, classes=k, device=device)
 
     draws = _random_draws(train, ipc, p)
     rand_accs = []

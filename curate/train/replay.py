@@ -4,7 +4,8 @@ Per sample, :class:`ReplayDataset` picks one of the image's stored views (or, wi
 ``plain_prob``, the plain image resized, with a one-hot target), re-applies its parameters
 (:func:`curate.train.augment.apply_params`) and returns the view and the dense soft target
 (top-k probabilities scattered into ``num_classes``, renormalised; classes outside the top-k
-get no mass). Train with :func:`curate.train.losses.kl_divergence`.
+get no mass). Train with :func:`curate.train.losses.kl_divergence`; then fit the student's
+temperature on the manifest's held-out rows (:func:`curate.train.calibration.calibrate_student`).
 """
 
 from __future__ import annotations
@@ -38,12 +39,28 @@ class ReplayDataset:
         Probability of returning the plain image with a one-hot target of its ``label``.
     seed
         Seeds which view each call picks (``epoch`` shifts it: call :meth:`set_epoch`).
+    split
+        Only rows of this ``split`` (e.g. ``train``, leaving out the held-out rows kept for
+        calibrating the student); None: every row with views.
+    temperature
+        Temper the stored probabilities as ``p ** (1 / temperature)``, renormalised (1.0: as
+        stored; below 1 sharpens). Measured on Fashion-MNIST+ neither way made the student
+        calibrated (BENCHMARKS.md "Reinforce"); the student's own temperature does.
 
     Items are ``(view, target)``: float ``(C, S, S)`` in [0, 1] and float ``(num_classes,)``.
     :meth:`view` returns one stored view exactly as the teacher saw it.
     """
 
-    def __init__(self, manifest, *, source=None, plain_prob: float = 0.0, seed: int = 0) -> None:
+    def __init__(
+        self,
+        manifest,
+        *,
+        source=None,
+        plain_prob: float = 0.0,
+        seed: int = 0,
+        split: str | None = None,
+        temperature: float = 1.0,
+    ) -> None:
         from curate.manifests.io import open_manifest
         from curate.manifests.schema import class_names
 
@@ -61,13 +78,22 @@ class ReplayDataset:
         self.channels = int(meta.get(b"curate.view_channels", 0)) or None
         names = class_names(m.schema)
         cols = ["id", CONTENT_HASH, AUG_PARAMS, AUG_PARTNER, SOFT_CLASSES, SOFT_PROBS]
-        cols += [c for c in ("label", "image") if c in m.schema.names]
+        cols += [c for c in ("label", "image", "split") if c in m.schema.names]
         table = m.read(cols)
-        keep = np.flatnonzero(~np.asarray(table.column(SOFT_PROBS).is_null()))
-        self.rows = table.take(keep).to_pylist()
+        keep = ~np.asarray(table.column(SOFT_PROBS).is_null())
+        if split is not None:
+            if "split" not in table.column_names:
+                raise ManifestError(f"{m.path}: no 'split' column to select split={split!r} by.")
+            keep &= np.asarray(table.column("split").to_pylist(), dtype=object) == split
+        self.rows = table.take(np.flatnonzero(keep)).to_pylist()
+        if not self.rows:
+            raise ManifestError(f"{m.path}: no reinforced rows (split={split!r}) to replay.")
         self.images = self._images(table, source)
         self.num_classes = len(names) if names else 1 + max(max(r[SOFT_CLASSES]) for r in self.rows)
+        if isinstance(temperature, bool) or not temperature > 0:
+            raise ValueError(f"temperature={temperature!r}: must be > 0.")
         self.plain_prob, self.seed, self.epoch = plain_prob, seed, 0
+        self.temperature = float(temperature)
 
     def _images(self, table, source) -> dict[str, bytes]:
         """Image bytes by id (the partners' too), checked against the stored hashes."""
@@ -112,14 +138,17 @@ class ReplayDataset:
         return decode_image(self.images[row_id], self.channels)
 
     def soft_target(self, index: int, aug: int):
-        """The stored top-k of view ``aug``, densified (see :func:`densify_topk`)."""
+        """The stored top-k of view ``aug``, tempered by ``temperature`` and densified
+        (see :func:`~curate.train.losses.densify_topk`)."""
         import torch
 
+        from curate.train.calibration import temper
         from curate.train.losses import densify_topk
 
         row, k = self.rows[index], self.top_k
         classes = torch.tensor(row[SOFT_CLASSES][aug * k : (aug + 1) * k]).view(1, k)
-        probs = torch.tensor(row[SOFT_PROBS][aug * k : (aug + 1) * k]).view(1, k)
+        probs = np.asarray(row[SOFT_PROBS][aug * k : (aug + 1) * k], np.float32)
+        probs = torch.from_numpy(temper(probs, self.temperature).astype(np.float32)).view(1, k)
         return densify_topk(classes, probs, self.num_classes)[0]
 
     def __getitem__(self, index: int):

@@ -21,7 +21,9 @@ def data(tmp_path_factory):
     d = tmp_path_factory.mktemp("e")
     real = write(fashion_table(3, 20, test_per_class=10), d / "real.parquet")
     dm = curate.distill(real, d / "dm", ipc=1, iterations=2, **FAST)
-    dd = curate.distill(real, d / "dd", method="datadam", fyi=True, ipc=1, iterations=2, **FAST)
+    dd = curate.distill(
+        real, d / "dd", method="datadam", fyi=True, ipc=1, iterations=2, lr=1.0, **FAST
+    )
     return real, dm, dd
 
 

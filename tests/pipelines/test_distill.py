@@ -30,7 +30,9 @@ def fashion(tmp_path_factory):
 
 @pytest.mark.parametrize("method", sorted(METHODS))
 def test_distill_writes_a_viewable_exact_synthetic_manifest(tmp_path, fashion, method):
-    m = curate.distill(fashion, tmp_path / "syn", method=method, ipc=2, iterations=4, **FAST)
+    m = curate.distill(
+        fashion, tmp_path / "syn", method=method, ipc=2, iterations=4, lr=1.0, **FAST
+    )
     t = m.read()
     assert t.num_rows == 6 and m.class_names == ["T-shirt/top", "Trouser", "Pullover"]
     assert t.column("label").to_pylist() == [0, 0, 1, 1, 2, 2]

@@ -85,6 +85,9 @@ def test_rerun_is_identical_and_views_are_keyed_by_id(source, reinforced, tmp_pa
     assert a.column("aug_params").equals(b.column("aug_params"))
     assert (tmp_path / "again" / "teacher" / "teacher.json").exists()
     assert again.run_info["teacher"]["name"]
+    # no 'val' rows: nothing held out for calibrating students, and run.json says so
+    assert "no labelled rows of split 'val'" in again.run_info["calibration"]["note"]
+    assert not (tmp_path / "again" / "calibration.json").exists()
 
 
 def test_changed_source_bytes_are_caught_on_replay(source, reinforced, tmp_path):

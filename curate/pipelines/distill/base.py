@@ -18,6 +18,10 @@ class DistillMethod:
     distances between those means. A subclass defines :meth:`statistics` and
     :meth:`weights`.
 
+    ``default_lr`` is the pixel learning rate at which the method is known to work (its paper's,
+    under our normalisation); a method without one has its learning rate chosen among
+    ``lr_grid`` on a validation split cut from the training rows.
+
     ``needs_teacher`` marks a method that matches a pretrained model instead of random ones
     (SRe2L, NRR-DD): the runner refuses it until one is given, so such a method can be added
     without changing this interface.
@@ -25,6 +29,10 @@ class DistillMethod:
 
     name = ""
     needs_teacher = False
+    #: The pixel learning rate ``lr="auto"`` uses; None: choose it on a validation split.
+    default_lr: float | None = None
+    #: The learning rates tried when choosing one (``lr="select"``, or ``auto`` without a default).
+    lr_grid: tuple[float, ...] = (0.1, 0.3, 1.0, 3.0, 10.0)
 
     def __init__(self, *, embed_weight: float = 0.01, attention_power: int = 4) -> None:
         self.embed_weight = embed_weight

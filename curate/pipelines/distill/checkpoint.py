@@ -16,7 +16,8 @@ class State:
     """Everything a resumed run needs: the pixels, the momentum buffer, where it stopped.
 
     Each iteration's randomness (network, real batch, augmentation) is derived from the seed
-    and the iteration number, so no RNG state has to be carried.
+    and the iteration number, so no RNG state has to be carried. ``selection`` records how the
+    learning rate was chosen, so a resumed run keeps the choice.
     """
 
     iteration: int
@@ -25,6 +26,7 @@ class State:
     source_ids: list[str | None]
     resume_key: dict
     losses: list[tuple[int, float]]
+    selection: dict | None = None  # the learning-rate choice, when one was made
 
 
 def checkpoint_path(out: str | os.PathLike) -> Path:
@@ -45,6 +47,7 @@ def save(out: str | os.PathLike, state: State) -> Path:
             "source_ids": state.source_ids,
             "resume_key": state.resume_key,
             "losses": state.losses,
+            "selection": state.selection,
         },
         tmp,
     )
@@ -77,4 +80,5 @@ def load(out: str | os.PathLike, resume_key: dict) -> State | None:
         raw["source_ids"],
         raw["resume_key"],
         [tuple(x) for x in raw["losses"]],
+        raw.get("selection"),
     )

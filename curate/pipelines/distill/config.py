@@ -8,6 +8,10 @@ from curate.errors import InputError
 
 INITS = ("real", "noise")
 PRECISIONS = ("auto", "fp32", "bf16")
+LR_CHOICES = ("auto", "select")
+#: Fewest validation rows per class from which a learning rate may be chosen: below it the
+#: accuracy of a candidate has a standard error over ~3 points (10 classes), too coarse to rank.
+MIN_VAL_PER_CLASS = 20
 #: Fields a resumed run must share with the checkpoint (the rest may change between runs).
 RESUME_FIELDS = (
     "method",
@@ -23,6 +27,7 @@ RESUME_FIELDS = (
     "dsa",
     "embed_weight",
     "attention_power",
+    "validation",
 )
 
 
@@ -44,8 +49,25 @@ class DistillConfig:
         ``real``: start from random real images of the class; ``noise``: from Gaussian noise.
     fyi
         Flip Your Images: match each class's synthetic batch joined with its horizontal flips.
-    lr, momentum
-        SGD on the pixels (1.0 and 0.5 in the DM paper).
+    lr
+        SGD learning rate on the pixels: a number; ``select`` (chosen among ``lr_grid`` on a
+        validation split cut from the training rows); or ``auto``, the method's own default:
+        DM's paper value 1.0, and ``select`` for DataDAM (whose loss is ~50x smaller than
+        DM's, so no fixed value carries over).
+    momentum
+        SGD momentum on the pixels (0.5 in the DM paper).
+    lr_grid
+        Learning rates tried when choosing (empty: the method's ``lr_grid``).
+    val_per_class
+        Validation rows cut (seeded) from each class's training rows when choosing a learning
+        rate (at most half a class); they are then left out of the distillation. Fewer than
+        ``MIN_VAL_PER_CLASS`` (20) in any class is an error.
+    select_iterations
+        Iterations each candidate runs (capped at ``iterations``); the winner continues from
+        there, so the search costs ``(len(lr_grid) - 1) * select_iterations`` extra iterations.
+    select_epochs, select_nets
+        Each candidate's images train ``select_nets`` fresh ConvNets for ``select_epochs``
+        (the evaluation protocol otherwise); the mean validation accuracy ranks them.
     width, depth
         The ConvNet sampled each iteration (128 and 3 in the protocol).
     dsa
@@ -72,8 +94,13 @@ class DistillConfig:
     real_per_class: int = 256
     init: str = "real"
     fyi: bool = False
-    lr: float = 1.0
+    lr: float | str = "auto"
     momentum: float = 0.5
+    lr_grid: tuple[float, ...] = ()
+    val_per_class: int = 100
+    select_iterations: int = 500
+    select_epochs: int = 300
+    select_nets: int = 2
     width: int = 128
     depth: int = 3
     dsa: bool = True
@@ -93,7 +120,8 @@ class DistillConfig:
             raise UnknownMethodError(
                 f"unknown distillation method {self.method!r}; choose one of {', '.join(METHODS)}"
             )
-        for name in ("ipc", "iterations", "real_per_class", "checkpoint_every", "width", "depth"):
+        ints = ("ipc", "iterations", "real_per_class", "checkpoint_every", "width", "depth")
+        for name in (*ints, "select_iterations", "select_epochs", "select_nets"):
             v = getattr(self, name)
             if not isinstance(v, int) or isinstance(v, bool) or v < 1:
                 raise InputError(f"{name} must be a positive integer, got {v!r}")
@@ -103,10 +131,45 @@ class DistillConfig:
             raise InputError(
                 f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}"
             )
-        if not self.lr > 0 or not 0 <= self.momentum < 1:
-            raise InputError(f"need lr > 0 and 0 <= momentum < 1, got {self.lr}, {self.momentum}")
+        self._check_lr()
         if self.image_size is not None and self.image_size < 8:
             raise InputError(f"image_size must be >= 8, got {self.image_size}")
+
+    def _check_lr(self) -> None:
+        object.__setattr__(self, "lr_grid", tuple(float(v) for v in self.lr_grid))
+        if isinstance(self.lr, str):
+            if self.lr not in LR_CHOICES:
+                raise InputError(f"lr must be a number, 'auto' or 'select', got {self.lr!r}")
+        elif isinstance(self.lr, bool) or not self.lr > 0:
+            raise InputError(f"need lr > 0, got {self.lr!r}")
+        if not 0 <= self.momentum < 1:
+            raise InputError(f"need 0 <= momentum < 1, got {self.momentum}")
+        if any(isinstance(v, bool) or not v > 0 for v in self.lr_grid):
+            raise InputError(f"every lr_grid value must be > 0, got {self.lr_grid}")
+        if self.selects_lr and self.val_per_class < MIN_VAL_PER_CLASS:
+            raise InputError(
+                f"val_per_class={self.val_per_class}: choosing a learning rate needs at least "
+                f"{MIN_VAL_PER_CLASS} validation rows per class; raise it, or pass a fixed lr."
+            )
+
+    @property
+    def selects_lr(self) -> bool:
+        """Whether the learning rate is chosen on a validation split."""
+        from curate.pipelines.distill.methods import METHODS
+
+        default = METHODS[self.method].default_lr
+        return self.lr == "select" or (self.lr == "auto" and default is None)
+
+    def fixed_lr(self) -> float:
+        """The learning rate when none is chosen: the number given, or the method's default."""
+        from curate.pipelines.distill.methods import METHODS
+
+        if isinstance(self.lr, str):
+            default = METHODS[self.method].default_lr
+            if self.selects_lr or default is None:
+                raise InputError(f"lr={self.lr!r} for {self.method}: the lr is chosen, not fixed")
+            return float(default)
+        return float(self.lr)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -114,4 +177,5 @@ class DistillConfig:
     def resume_key(self) -> dict:
         """The fields a checkpoint must match to be resumed."""
         d = self.to_dict()
+        d["validation"] = self.val_per_class if self.selects_lr else None  # the distilled pool
         return {k: d[k] for k in RESUME_FIELDS}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import time
@@ -16,16 +17,13 @@ from curate.manifests.runinfo import make_run_info
 from curate.pipelines.distill import checkpoint as ckpt
 from curate.pipelines.distill.config import DistillConfig
 from curate.pipelines.distill.data import RealData, load_real
-from curate.pipelines.distill.methods import get_method
+from curate.pipelines.distill.loop import MatchingLoop, initial_state, optimise
 from curate.pipelines.distill.output import write_synthetic
+from curate.pipelines.distill.select import choose_lr, cut_validation
 
 
 class DistillWarning(UserWarning):
     """Distillation runs, but with something the user should know (few rows, flips on digits)."""
-
-
-class DivergedError(InputError):
-    """The synthetic pixels became NaN/inf; the last checkpoint is kept."""
 
 
 _NUMBER_WORDS = {"zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"}
@@ -77,160 +75,24 @@ def _check_classes(real: RealData, cfg: DistillConfig) -> list[str]:
     return notes
 
 
-def _initial_state(real: RealData, cfg: DistillConfig, device: str) -> ckpt.State:
-    import torch
-
-    g = torch.Generator().manual_seed(cfg.seed)
-    syn, sources = [], []
-    for c, imgs in enumerate(real.images):
-        if cfg.init == "real":
-            idx = torch.randperm(len(imgs), generator=g)[: cfg.ipc]
-            syn.append(real.normalise(torch.from_numpy(imgs[idx.numpy()])))
-            sources += [real.ids[c][i] for i in idx.tolist()]
-        else:
-            shape = (cfg.ipc, real.channels, real.side, real.side)
-            syn.append(torch.randn(shape, generator=g))
-            sources += [None] * cfg.ipc
-    return ckpt.State(0, torch.cat(syn).to(device), {}, sources, cfg.resume_key(), [])
-
-
-class _Loop:
-    """One distillation run's tensors and its per-iteration step."""
-
-    def __init__(self, real: RealData, cfg: DistillConfig, state: ckpt.State, device: str):
-        import torch
-
-        self.cfg, self.device, self.real = cfg, device, real
-        self.method = get_method(
-            cfg.method, embed_weight=cfg.embed_weight, attention_power=cfg.attention_power
-        )
-        if self.method.needs_teacher:
-            raise InputError(
-                f"method {cfg.method!r} matches a pretrained teacher, which distill() does not "
-                "take yet; use dm or datadam."
-            )
-        self.images = [torch.from_numpy(x).to(device) for x in real.images]
-        self.syn = state.syn.to(device).detach().requires_grad_(True)
-        self.opt = torch.optim.SGD([self.syn], lr=cfg.lr, momentum=cfg.momentum)
-        if state.optimizer:
-            self.opt.load_state_dict(state.optimizer)
-            for group in self.opt.param_groups:  # lr may differ on resume (e.g. after NaN)
-                group["lr"] = cfg.lr
-        bf16 = cfg.precision == "bf16" or (cfg.precision == "auto" and device.startswith("cuda"))
-        self.autocast = torch.autocast(device.split(":")[0], torch.bfloat16, enabled=bf16)
-
-    def _batches(self, g):
-        import torch
-
-        from curate.train import dsa
-
-        cfg, real_parts, syn_parts = self.cfg, [], []
-        for c, imgs in enumerate(self.images):
-            idx = torch.randperm(len(imgs), generator=g)[: cfg.real_per_class].to(self.device)
-            r = self.real.normalise(imgs[idx])
-            s = self.syn[c * cfg.ipc : (c + 1) * cfg.ipc]
-            if cfg.fyi:
-                s = torch.cat([s, s.flip(3)])
-            if cfg.dsa:
-                aug = dsa.sample(max(len(r), len(s)), generator=g)
-                r, s = dsa.apply(r, aug), dsa.apply(s, aug)
-            real_parts.append(r)
-            syn_parts.append(s)
-        return real_parts, syn_parts
-
-    def step(self, it: int) -> float:
-        import torch
-
-        from curate.train.convnet import seeded_convnet
-
-        cfg, seed_it = self.cfg, iteration_seed(self.cfg.seed, it)
-        g = torch.Generator().manual_seed(seed_it)
-        net = seeded_convnet(
-            seed_it,
-            channels=self.real.channels,
-            num_classes=len(self.images),
-            image_size=self.real.side,
-            width=cfg.width,
-            depth=cfg.depth,
-        ).to(self.device)
-        net.requires_grad_(False)
-        real_parts, syn_parts = self._batches(g)
-        with self.autocast:
-            with torch.no_grad():
-                real_stats = self.method.statistics(net, torch.cat(real_parts))
-            syn_stats = self.method.statistics(net, torch.cat(syn_parts))
-        loss = 0.0
-        r0 = s0 = 0
-        for r, s in zip(real_parts, syn_parts, strict=True):
-            loss = loss + self.method.loss(
-                [x[r0 : r0 + len(r)] for x in real_stats], [x[s0 : s0 + len(s)] for x in syn_stats]
-            )
-            r0, s0 = r0 + len(r), s0 + len(s)
-        self.opt.zero_grad(set_to_none=True)
-        loss.backward()
-        self.opt.step()
-        return float(loss.detach())
-
-    def finite(self) -> bool:
-        import torch
-
-        return bool(torch.isfinite(self.syn).all())
-
-    def state(self, it: int, sources: list, losses: list) -> ckpt.State:
-        return ckpt.State(
-            it, self.syn.detach(), self.opt.state_dict(), sources, self.cfg.resume_key(), losses
-        )
-
-
-def iteration_seed(seed: int, it: int) -> int:
-    """The seed of iteration ``it``: its network, real batch and augmentation."""
-    return (seed * 1_000_003 + it) % (2**63 - 1)
-
-
-def _peak_memory_mb(device: str) -> float:
-    import resource
-
-    import torch
-
-    if device.startswith("cuda"):
-        return torch.cuda.max_memory_allocated() / 2**20
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def _optimise(
-    loop: _Loop, state: ckpt.State, out: Path, progress: Callable | None
-) -> tuple[ckpt.State, dict]:
-    cfg = loop.cfg
-    losses, sources = list(state.losses), state.source_ids
-    log_every = max(1, cfg.iterations // 200)
-    last_saved, start = state.iteration, state.iteration
-    t0, cpu0 = time.perf_counter(), time.process_time()
-    for it in range(state.iteration, cfg.iterations):
-        loss = loop.step(it)
-        if not (loss == loss and abs(loss) != float("inf")) or not loop.finite():
-            raise DivergedError(
-                f"iteration {it + 1}: the synthetic pixels (or the loss) became NaN/inf. The "
-                f"last good checkpoint (iteration {last_saved}) is kept in {out}. Fix: rerun "
-                f"with a smaller --lr (now {cfg.lr}, e.g. {cfg.lr / 10:g}) to resume from it; "
-                "check that the images are not constant."
-            )
-        if it % log_every == 0 or it + 1 == cfg.iterations:
-            losses.append((it + 1, loss))
-        if (it + 1) % cfg.checkpoint_every == 0 and it + 1 < cfg.iterations:
-            ckpt.save(out, loop.state(it + 1, sources, losses))
-            last_saved = it + 1
-        if progress is not None:
-            progress(it + 1, cfg.iterations, loss)
-    done = cfg.iterations - start
-    seconds = time.perf_counter() - t0
-    timings = {
-        "optimise_s": round(seconds, 3),
-        "iterations_run": done,
-        "s_per_iteration": round(seconds / done, 5) if done else None,
-        "cpu_s_per_iteration": round((time.process_time() - cpu0) / done, 5) if done else None,
-        "peak_memory_mb": round(_peak_memory_mb(loop.device), 1),
-    }
-    return loop.state(cfg.iterations, sources, losses), timings
+def _start(real, val, cfg: DistillConfig, out: Path, resume: bool, device: str, tick, log):
+    """The state the main loop starts from and its learning rate: a resumed checkpoint (with
+    the learning rate it chose, if it chose one), or a fresh start, after choosing the
+    learning rate on the validation rows when ``cfg.selects_lr``."""
+    state = ckpt.load(out, cfg.resume_key()) if resume else None
+    if state is not None:
+        chosen = state.selection["chosen_lr"] if cfg.selects_lr and state.selection else None
+        return state, chosen or cfg.fixed_lr(), state.iteration
+    state = initial_state(real, cfg, device)
+    if cfg.selects_lr:
+        _, state, _ = choose_lr(real, val, cfg, state, device, progress=tick, log=log)
+        lr = state.selection["chosen_lr"]
+        if log:
+            log(f"chose lr {lr:g} on {len(val[1])} validation rows; continuing its run")
+    else:
+        lr = cfg.fixed_lr()
+    ckpt.save(out, state)
+    return state, lr, None
 
 
 def distill(
@@ -241,6 +103,7 @@ def distill(
     overwrite: bool = False,
     resume: bool = True,
     progress: Callable[[int, int, float], None] | None = None,
+    log: Callable[[str], None] | None = None,
     **options,
 ) -> Manifest:
     """Condense a labelled manifest into ``ipc`` synthetic images per class.
@@ -254,16 +117,22 @@ def distill(
         uint8), ``pixels`` (the exact float32 values, normalised), ``source_id`` (the real row
         a synthetic image started from; null for noise), with ``run.json``.
     config, **options
-        A :class:`DistillConfig`, or its fields as keywords (``method``, ``ipc``, ...).
+        A :class:`DistillConfig`, or its fields as keywords (``method``, ``ipc``, ``lr``, ...).
+        With ``lr="select"`` (DataDAM's default, ``auto``) the learning rate is chosen on a
+        validation split cut from the training rows (:mod:`curate.pipelines.distill.select`).
     overwrite, resume
         Replace an existing output; resume an interrupted one from its last checkpoint.
     progress
-        Called as ``progress(iteration, iterations, loss)`` after every iteration.
+        Called as ``progress(iteration, iterations, loss)`` after every iteration, counting
+        the candidates' iterations when a learning rate is chosen.
+    log
+        Called with a line per learning-rate candidate and the choice.
 
     Returns
     -------
     Manifest
-        The synthetic manifest; ``run_info`` holds the method, config, seeds, normalisation,
+        The synthetic manifest; ``run_info`` holds the method, config, the learning rate used
+        (``lr``) and how it was chosen (``lr_selection``), seeds, normalisation,
         per-iteration time and peak memory.
     """
     import torch
@@ -272,20 +141,21 @@ def distill(
     t_start = time.perf_counter()
     src = open_manifest(manifest)
     real = load_real(src, split=cfg.split, image_size=cfg.image_size)
+    val = None
+    if cfg.selects_lr:
+        real, *val = cut_validation(real, cfg)
     notes = [*real.notes, *_check_classes(real, cfg)]
     device = device_for(cfg.device)
     resume = resume and not overwrite
     out = prepare_output(out, overwrite=overwrite, resume=resume)
     out.mkdir(parents=True, exist_ok=True)
     (out / IN_PROGRESS).touch()
-    state = ckpt.load(out, cfg.resume_key()) if resume else None
-    resumed_from = state.iteration if state else None
-    if state is None:
-        state = _initial_state(real, cfg, device)
-        ckpt.save(out, state)
+    total, tick, main_tick = _ticks(cfg, progress)
     with torch.random.fork_rng(devices=[]):
-        loop = _Loop(real, cfg, state, device)
-        state, timings = _optimise(loop, state, out, progress)
+        state, lr, resumed_from = _start(real, val, cfg, out, resume, device, tick, log)
+        loop = MatchingLoop(real, dataclasses.replace(cfg, lr=lr), state, device)
+        state, timings = optimise(loop, state, until=cfg.iterations, out=out, progress=main_tick)
+    _add_choice_timings(timings, state.selection if resumed_from is None else None)
     timings["total_s"] = round(time.perf_counter() - t_start, 3)
     info = make_run_info(
         "distill",
@@ -301,6 +171,8 @@ def distill(
         },
         timings=timings,
         method=cfg.method,
+        lr=lr,
+        lr_selection=state.selection,
         seeds={"seed": cfg.seed, "iteration_seed": "seed * 1000003 + iteration"},
         normalization={"mean": real.mean, "std": real.std, "pixels": "(x / 255 - mean) / std"},
         image_shape=[real.channels, real.side, real.side],
@@ -311,3 +183,39 @@ def distill(
     write_synthetic(out, state, real, cfg, info)
     ckpt.checkpoint_path(out).unlink(missing_ok=True)
     return open_manifest(out)
+
+
+def _add_choice_timings(timings: dict, selection: dict | None) -> None:
+    """Count the candidates' iterations (run in this call) into the per-iteration figures."""
+    if not selection:
+        return
+    spent = selection["timings"]
+    done = timings["iterations_run"] + spent["iterations_run"]
+    seconds = timings["optimise_s"] + spent["optimise_s"]
+    cpu = (timings["cpu_s_per_iteration"] or 0.0) * timings["iterations_run"] + spent["cpu_s"]
+    timings.update(
+        choose_lr_s=round(spent["optimise_s"] + spent["score_s"], 3),
+        iterations_run_with_candidates=done,
+        s_per_iteration=round(seconds / done, 5),
+        cpu_s_per_iteration=round(cpu / done, 5),
+    )
+
+
+def _ticks(cfg: DistillConfig, progress):
+    """``progress`` over one count of every iteration run: the candidates' (when choosing a
+    learning rate), then the winner's continuation."""
+    from curate.pipelines.distill.methods import METHODS
+
+    if not cfg.selects_lr:
+        total, skip = cfg.iterations, 0
+    else:
+        until = min(cfg.select_iterations, cfg.iterations)
+        grid = cfg.lr_grid or METHODS[cfg.method].lr_grid
+        total, skip = len(grid) * until + cfg.iterations - until, (len(grid) - 1) * until
+    if progress is None:
+        return total, None, None
+    return (
+        total,
+        lambda i, loss: progress(i, total, loss),
+        lambda i, loss: progress(skip + i, total, loss),
+    )

@@ -32,6 +32,12 @@ class ReinforceConfig:
     head, teacher_image_size, teacher_split
         The default teacher's head, input size and the split its head is fit on (None: every
         labelled row).
+    calibration_split
+        Rows of this split are held out: neither the teacher nor the student may train on
+        them. They are reinforced like the others and recorded in ``calibration.json`` (with
+        the teacher's hash and its temperature on their views), and a trained student's
+        temperature is fit on their clean images
+        (:func:`curate.train.calibration.calibrate_student`). None, or no such rows: no record.
     batch_size
         Rows per batch: mixing partners are drawn within one.
     device
@@ -49,6 +55,7 @@ class ReinforceConfig:
     head: str = "logreg"
     teacher_image_size: int | None = 64
     teacher_split: str | None = None
+    calibration_split: str | None = "val"
     batch_size: int = 64
     device: str = "auto"
 

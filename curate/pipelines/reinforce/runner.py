@@ -7,10 +7,13 @@ from typing import Any
 
 from curate.config import resolve_config
 from curate.engines import check_engine, run
+from curate.manifests import schema as S
 from curate.manifests.io import Manifest, open_manifest
 from curate.manifests.runinfo import write_run_json
+from curate.pipelines.reinforce.calibrate import calibrate, teacher_sha256
 from curate.pipelines.reinforce.config import ReinforceConfig
 from curate.pipelines.reinforce.step import ReinforceStep
+from curate.train.calibration import CALIBRATION_JSON
 
 TEACHER_DIR = "teacher"
 
@@ -64,5 +67,38 @@ def reinforce(
     step.teacher_.save(result.path / TEACHER_DIR)
     info = result.run_info
     info["teacher_dir"] = TEACHER_DIR
+    info["teacher_sha256"] = teacher_sha256(result.path / TEACHER_DIR)
+    (result.path / CALIBRATION_JSON).unlink(missing_ok=True)  # fit for the old teacher, if any
+    info["calibration"] = {"split": cfg.calibration_split}
+    write_run_json(result.path, info)
+    if cfg.calibration_split and _has_rows(result, cfg.calibration_split):
+        cal = calibrate(result, split=cfg.calibration_split, held_out=_held_out(cfg))
+        info["calibration"].update(
+            rows=cal["rows"],
+            held_out=cal["held_out"],
+            teacher_temperature_on_views=cal["teacher_on_views"]["temperature"],
+        )
+    else:
+        info["calibration"]["note"] = (
+            f"no labelled rows of split {cfg.calibration_split!r}: no held-out rows to fit a "
+            "student's temperature on"
+        )
     write_run_json(result.path, info)
     return Manifest(result.path)
+
+
+def _has_rows(m: Manifest, split: str) -> bool:
+    if S.SPLIT not in m.schema.names:
+        return False
+    t = m.read([S.SPLIT, S.LABEL])
+    return any(s == split and y is not None for s, y in zip(*t.to_pydict().values(), strict=True))
+
+
+def _held_out(cfg: ReinforceConfig) -> bool | None:
+    """Whether the teacher never saw the calibration rows: True when its head was fit on
+    another split, False when on every labelled row, None for a pretrained classifier (the
+    user's word: rows of the calibration split must be ones it did not train on)."""
+    members = [s.strip() for s in (cfg.teacher or "").split("+") if s.strip()]
+    if members and all(s.startswith(("classifier:", "imagenet")) for s in members):
+        return None
+    return cfg.teacher_split is not None and cfg.teacher_split != cfg.calibration_split
