@@ -1,11 +1,15 @@
-"""Progress of a long run, owned by the engine: a rich bar on a terminal, one line per shard
-in logs (CI, pipes), nothing when asked to be quiet."""
+"""Progress of a long run, owned by the engine: a rich bar on a terminal, lines in logs (CI,
+pipes: one per shard, and one at least every :data:`LINE_EVERY_S` seconds between), nothing
+when asked to be quiet."""
 
 from __future__ import annotations
 
 import sys
 import time
 from typing import TextIO
+
+#: In log mode, the longest silence between two lines while rows are being done.
+LINE_EVERY_S = 20.0
 
 
 def _clock(seconds: float) -> str:
@@ -44,7 +48,7 @@ class Progress:
             mode = "bar" if getattr(self.stream, "isatty", lambda: False)() else "lines"
         self.mode = mode
         self.done = 0
-        self._t0 = time.perf_counter()
+        self._t0 = self._last_line = time.perf_counter()
         self._bar = None
         self._task = None
 
@@ -97,23 +101,28 @@ class Progress:
         self.done += rows
         if self._bar is not None:
             self._bar.update(self._task, advance=rows, rate=f"{self.rate:,.0f} rows/s")
+        elif self.mode == "lines" and time.perf_counter() - self._last_line >= LINE_EVERY_S:
+            self.line(self._status())
+
+    def _status(self) -> str:
+        eta = self.eta()
+        left = "--" if eta != eta else _clock(eta)  # NaN before the first rows
+        return (
+            f"{self.done:,}/{self.total:,} rows, {self.rate:,.0f} rows/s, "
+            f"elapsed {_clock(time.perf_counter() - self._t0)}, ETA {left}"
+        )
 
     def shard_done(self, index: int, shards: int) -> None:
         """One line per finished shard in log mode (the bar shows it already)."""
         if self.mode != "lines":
             return
-        eta = self.eta()
-        left = "--" if eta != eta else _clock(eta)  # NaN before the first rows
-        self.line(
-            f"shard {index + 1}/{shards}: {self.done:,}/{self.total:,} rows, "
-            f"{self.rate:,.0f} rows/s, elapsed {_clock(time.perf_counter() - self._t0)}, "
-            f"ETA {left}"
-        )
+        self.line(f"shard {index + 1}/{shards}: {self._status()}")
 
     def line(self, text: str) -> None:
         """A message that is not a shard line (a fit stage starting, a resume)."""
         if self.mode == "off":
             return
+        self._last_line = time.perf_counter()
         if self._bar is not None:
             self._bar.console.print(f"{self.label}: {text}", highlight=False)
         else:
