@@ -82,6 +82,7 @@ def relabel_cmd(**options: Any) -> None:
         config = RelabelConfig(**options)
     except ValueError as exc:
         raise InputError(str(exc)) from exc
+
     def log(msg: str) -> None:
         console.print(msg, highlight=False, soft_wrap=True)
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Callable
 from typing import TextIO
 
 #: In log mode, the longest silence between two lines while rows are being done.
@@ -127,3 +128,21 @@ class Progress:
             self._bar.console.print(f"{self.label}: {text}", highlight=False)
         else:
             print(f"{self.label}: {text}", file=self.stream, flush=True)
+
+
+class Heartbeat:
+    """``log(message)`` at most every ``seconds``: a loop inside a fit calls it on every step
+    and a log still gets a line at least that often, not thousands.
+
+    ``log`` None makes it a no-op.
+    """
+
+    def __init__(self, log: Callable[[str], None] | None, seconds: float = LINE_EVERY_S) -> None:
+        self.log, self.seconds = log, seconds
+        self._last = time.perf_counter()
+
+    def __call__(self, message: str) -> None:
+        if self.log is None or time.perf_counter() - self._last < self.seconds:
+            return
+        self._last = time.perf_counter()
+        self.log(message)

@@ -7,6 +7,7 @@ from collections.abc import Callable
 import numpy as np
 
 from curate._malloc import reuse_heap
+from curate.engines.progress import Heartbeat
 from curate.errors import require
 
 
@@ -79,11 +80,13 @@ class SmallCNN:
         yt = torch.from_numpy(np.asarray(y, dtype=np.int64))
         gen = torch.Generator().manual_seed(self.seed)
         model.train()
+        beat = Heartbeat(self.log)
         for epoch in range(self.epochs):
             if self.log:
                 self.log(f"    epoch {epoch + 1}/{self.epochs} ({len(xt)} rows)")
             order = torch.randperm(len(xt), generator=gen)
             for start in range(0, len(xt), self.batch_size):
+                beat(f"    epoch {epoch + 1}/{self.epochs}: {start}/{len(xt)} rows")
                 idx = order[start : start + self.batch_size]
                 xb, yb = _augment(xt[idx], gen).to(dev), yt[idx].to(dev)
                 loss = torch.nn.functional.cross_entropy(model(xb), yb)

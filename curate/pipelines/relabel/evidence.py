@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from curate.engines.progress import Heartbeat
 from curate.errors import InputError
 from curate.manifests import schema as S
 from curate.manifests.io import Manifest
@@ -105,7 +106,7 @@ def check_teacher(evidence: Evidence, teacher: str, target: str, policy: str) ->
 
 
 def scored_rows(teacher, m: Manifest, *, batch_size: int, rows: int = CHANNEL_ROWS,
-                seed: int = 0) -> OutOfFold:  # fmt: skip
+                seed: int = 0, log: Callable[[str], None] | None = None) -> OutOfFold:  # fmt: skip
     """A teacher's probabilities on (a seeded sample of ``rows``) labelled rows, for a teacher
     not fit on them (a user classifier)."""
     from curate.pipelines.teachers import decode_table
@@ -118,7 +119,9 @@ def scored_rows(teacher, m: Manifest, *, batch_size: int, rows: int = CHANNEL_RO
     subset = set(np.asarray(t.column(S.ID).to_pylist(), dtype=object)[labelled].tolist())
     base = str(m.path.parent if m.path.is_file() else m.path)
     ids, labels, probs = [], [], []
+    beat = Heartbeat(log)
     for b in labelled_batches(m, batch_size, None, subset):
+        beat(f"  scored {len(ids):,} of {len(subset):,} labelled rows")
         x, errors = decode_table(b, teacher.image_size, base_dir=base)
         ok = np.array([e is None for e in errors])
         if ok.any():
@@ -141,7 +144,7 @@ def gather_evidence(teacher, m: Manifest, *, prior: float, batch_size: int, seed
     oof = getattr(teacher, "oof_", None)
     if oof is None:
         log(f"scoring the labelled rows with {teacher.name} to estimate the noise channel")
-        oof = scored_rows(teacher, m, batch_size=batch_size, seed=seed)
+        oof = scored_rows(teacher, m, batch_size=batch_size, seed=seed, log=log)
     channel = estimate_channel(oof.labels, oof.probs, prior=prior)
     return Evidence(
         oof.accuracy(), channel, len(oof.ids), getattr(teacher, "oof_", None) is not None

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import time
 import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -13,7 +12,7 @@ import numpy as np
 import pyarrow as pa
 
 from curate.config import resolve_config
-from curate.engines.progress import LINE_EVERY_S
+from curate.engines.progress import Heartbeat
 from curate.errors import InputError, ManifestError
 from curate.manifests import schema as S
 from curate.manifests.io import Manifest, open_manifest
@@ -117,7 +116,7 @@ def embed_labelled(
     """
     ids, labels, feats = [], [], []
     base = str(m.path.parent if m.path.is_file() else m.path)
-    done, last = 0, time.perf_counter()
+    done, beat = 0, Heartbeat(log)
     for t in labelled_batches(m, batch_size, split, subset):
         x, errors = decode_table(t, backbone.image_size, base_dir=base)
         ok = np.array([e is None for e in errors])
@@ -127,9 +126,7 @@ def embed_labelled(
             ids.extend(np.asarray(t.column(S.ID).to_pylist(), dtype=object)[ok].tolist())
             labels.append(t.column(S.LABEL).to_numpy()[ok])
         done += t.num_rows
-        if log and time.perf_counter() - last >= LINE_EVERY_S:
-            log(f"  {backbone.model} features at {backbone.image_size} px: {done:,} labelled rows")
-            last = time.perf_counter()
+        beat(f"  {backbone.model} features at {backbone.image_size} px: {done:,} rows")
     if not feats:
         raise ManifestError(f"{m.path}: no labelled row with a decodable image to fit a head on.")
     return ids, np.concatenate(labels).astype(np.int64), np.concatenate(feats)
