@@ -149,3 +149,31 @@ def test_progress_prints_one_line_per_shard_in_logs():
     assert lines[0] == "embed: 300 rows to process"
     assert len(lines) == 4 and lines[-1].startswith("embed: shard 3/3: 300/300 rows")
     assert "rows/s" in lines[-1] and "ETA" in lines[-1]
+
+
+def test_progress_in_logs_also_prints_between_shards_when_a_shard_is_long(monkeypatch):
+    import curate.engines.progress as P
+
+    buf = io.StringIO()
+    monkeypatch.setattr(P, "LINE_EVERY_S", 0.0)  # every advance is "long after" the last line
+    with Progress("relabel", 300, mode="lines", stream=buf) as bar:
+        for _ in range(3):
+            bar.advance(100)
+        bar.shard_done(0, 1)
+    lines = buf.getvalue().splitlines()
+    assert [ln.split(",")[0] for ln in lines[1:4]] == [
+        "relabel: 100/300 rows", "relabel: 200/300 rows", "relabel: 300/300 rows"
+    ]  # fmt: skip
+    assert lines[-1].startswith("relabel: shard 1/1: 300/300 rows")
+
+
+def test_a_heartbeat_logs_only_when_due():
+    from curate.engines.progress import Heartbeat
+
+    got = []
+    every, never = Heartbeat(got.append, seconds=0.0), Heartbeat(got.append, seconds=3600.0)
+    for i in range(3):
+        every(f"step {i}")
+        never("never")
+    Heartbeat(None, seconds=0.0)("no log: nothing happens")
+    assert got == ["step 0", "step 1", "step 2"]
