@@ -158,7 +158,7 @@ def test_cli_relabel_and_mistakes(relabeled, tmp_path):
                               "--top-k", "3"])  # fmt: skip
     assert res.exit_code == 0, res.output
     assert "relabeled 30 of 30 rows" in res.output and "2x2 map" in res.output
-    assert "target posterior" in res.output and "labels estimated" in res.output
+    assert "target posterior" in res.output and "estimated right: teacher" in res.output
     np.save(tmp_path / "p.npy", np.eye(10, dtype=np.float32)[fashion_table(30)["label"].to_numpy()])
     res = runner.invoke(
         app, ["mistakes", str(tmp_path / "out"), "--pred-probs", str(tmp_path / "p.npy")]

@@ -76,7 +76,13 @@ def test_the_posterior_keeps_more_clean_labels_than_the_teacher_alone(both_targe
     differs = [m.run_info["counts"]["top1_differs"] for m in (post, teacher)]
     assert differs[0] < differs[1]
     ev = post.run_info["evidence"]
-    assert 0 < ev["estimated_label_accuracy"] <= 1 and 0 < ev["teacher_accuracy"] <= 1
+    for key in (
+        "estimated_label_accuracy",
+        "teacher_accuracy",
+        "teacher_estimated_accuracy",
+        "labels_estimated_accuracy",
+    ):
+        assert 0 < ev[key] <= 1, key
     assert np.allclose(np.array(ev["noise_matrix"]).sum(axis=0), 1.0, atol=1e-3)
     assert post.run_info["target"] == "posterior" and teacher.run_info["target"] == "teacher"
 
@@ -134,7 +140,8 @@ def test_a_weak_teacher_warns_naming_both_figures(tmp_path):
     message = str(caught[0].message)
     ev = out.run_info["evidence"]
     assert f"{100 * ev['teacher_accuracy']:.1f}%" in message
-    assert f"{100 * ev['estimated_label_accuracy']:.1f}%" in message
+    assert f"{100 * ev['teacher_estimated_accuracy']:.1f}%" in message
+    assert f"{100 * ev['labels_estimated_accuracy']:.1f}%" in message
     assert "--weak-teacher proceed" in message
     assert ev["weak_teacher"] is True and out.run_info["warnings"] == [message]
     # the pixel CNN is GAP + linear: its whole map pools back to the soft label too
@@ -165,5 +172,5 @@ def test_cli_prints_the_weak_teacher_warning_in_one_line(tmp_path):
                                    "cnn", "--folds", "2", "--cnn-epochs", "1"])  # fmt: skip
     assert res.exit_code == 0, res.output
     lines = [ln for ln in res.output.splitlines() if ln.startswith("warning: teacher cnn")]
-    assert len(lines) == 1 and "estimated to be right" in lines[0]
+    assert len(lines) == 1 and "estimated for the labels" in lines[0]
     assert "28 px: the pixel CNN at the images' own size" in res.output

@@ -50,10 +50,10 @@ class RelabelConfig:
         of them when there are fewer) and takes the cheapest within ``choice_margin`` of the
         best accuracy (cheapest first: cnn, efficientnet_lite0, the ensemble).
     weak_teacher
-        When the teacher agrees with the given labels less often than the labels are
-        estimated to be right: ``warn`` (a :class:`WeakTeacherWarning`, then go on),
-        ``error`` (stop before any row is written) or ``proceed`` (go on silently; the
-        figures are still in run.json).
+        When the posterior estimates the teacher right on fewer rows than the given labels
+        (:mod:`curate.pipelines.relabel.evidence`): ``warn`` (a :class:`WeakTeacherWarning`,
+        then go on), ``error`` (stop before any row is written) or ``proceed`` (go on
+        silently; the figures are still in run.json).
     top_k
         Classes kept per row (``soft_classes``/``soft_probs``) and per map cell.
     threshold

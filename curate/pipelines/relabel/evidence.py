@@ -2,11 +2,15 @@
 labelled rows, the noise channel estimated from them, and whether the teacher is weaker than
 the labels it would correct.
 
-A teacher that agrees with the given labels less often than the labels are estimated to be
-right (cleanlab's estimated label accuracy, the trace of the joint) is weaker than the labels
-on this data: its soft labels should lean on the given label, and ReLabel's pure-teacher
-target would rewrite labels that were right. That is reported as a
-:class:`WeakTeacherWarning` naming both figures (``weak_teacher="warn"``, the default), an
+Which is more often right, the teacher or the given labels? Neither is the truth, but the
+posterior weighs both: the mean posterior probability of the teacher's top-1 estimates the
+teacher's accuracy, that of the given label the labels' accuracy (on the validation splits
+these estimates land within a few points of the true figures, where the teacher's raw
+agreement with noisy labels and cleanlab's trace of the joint both fall far below them:
+BENCHMARKS.md, Relabel). A teacher estimated right less often than the labels is weaker than
+the labels on this data: its soft labels should lean on the given label, and ReLabel's
+pure-teacher target would rewrite labels that were right. That is reported as a
+:class:`WeakTeacherWarning` naming the figures (``weak_teacher="warn"``, the default), an
 error before any row is written (``"error"``), or only in run.json (``"proceed"``).
 """
 
@@ -24,7 +28,7 @@ from curate.engines.progress import Heartbeat
 from curate.errors import InputError
 from curate.manifests import schema as S
 from curate.manifests.io import Manifest
-from curate.pipelines.relabel.posterior import NoiseChannel, estimate_channel
+from curate.pipelines.relabel.posterior import NoiseChannel, estimate_channel, posterior_probs
 from curate.pipelines.teachers.heads import OutOfFold
 
 #: Rows scored by a teacher not fit here (a user classifier) to estimate the channel.
@@ -32,7 +36,7 @@ CHANNEL_ROWS = 20_000
 
 
 class WeakTeacherWarning(UserWarning):
-    """The teacher agrees with fewer given labels than the labels are estimated to be right."""
+    """The teacher is estimated right on fewer rows than the given labels are."""
 
 
 class WeakTeacherError(InputError):
@@ -41,12 +45,26 @@ class WeakTeacherError(InputError):
 
 @dataclass
 class Evidence:
-    """The teacher's accuracy against the given labels and the estimated noise channel."""
+    """What the fit measured and estimated about the teacher and the labels.
+
+    Attributes
+    ----------
+    teacher_accuracy
+        The teacher's agreement with the given labels (out of fold, or scored).
+    channel
+        The noise channel; its ``label_accuracy`` is cleanlab's estimate (the joint's trace).
+    teacher_estimated, labels_estimated
+        The share of rows whose true class is the teacher's top-1, and the given label, as
+        the posterior estimates them (the mean posterior probability of each): the two
+        accuracies the weak-teacher check compares.
+    """
 
     teacher_accuracy: float
     channel: NoiseChannel
     rows: int
     out_of_fold: bool
+    teacher_estimated: float
+    labels_estimated: float
 
     @property
     def label_accuracy(self) -> float:
@@ -54,20 +72,24 @@ class Evidence:
 
     @property
     def weak(self) -> bool:
-        return self.teacher_accuracy < self.label_accuracy
+        """The teacher is estimated right on fewer rows than the given labels are."""
+        return self.teacher_estimated < self.labels_estimated
 
     def describe(self, teacher: str) -> str:
-        """One line: the teacher's agreement and the labels' estimated accuracy."""
+        """One line: the teacher's agreement and both estimated accuracies."""
         how = "out of fold" if self.out_of_fold else "scored"
         return (
             f"teacher {teacher}: {100 * self.teacher_accuracy:.1f}% agreement with the given "
-            f"labels ({how}, {self.rows:,} rows); labels estimated "
-            f"{100 * self.label_accuracy:.1f}% right"
+            f"labels ({how}, {self.rows:,} rows); estimated right: teacher "
+            f"{100 * self.teacher_estimated:.1f}%, labels {100 * self.labels_estimated:.1f}% "
+            f"(cleanlab's joint: labels {100 * self.label_accuracy:.1f}%)"
         )
 
     def record(self) -> dict[str, Any]:
         return {
             "teacher_accuracy": round(self.teacher_accuracy, 6),
+            "teacher_estimated_accuracy": round(self.teacher_estimated, 6),
+            "labels_estimated_accuracy": round(self.labels_estimated, 6),
             "rows": self.rows,
             "out_of_fold": self.out_of_fold,
             "weak_teacher": self.weak,
@@ -76,20 +98,22 @@ class Evidence:
 
 
 def weak_teacher_message(evidence: Evidence, teacher: str, target: str) -> str:
-    """The warning: both figures, what it means for ``target``, how to proceed."""
-    acc, lab = 100 * evidence.teacher_accuracy, 100 * evidence.label_accuracy
-    where = "out of fold" if evidence.out_of_fold else "on the labelled rows"
+    """The warning: the figures, what it means for ``target``, how to proceed."""
+    ev = evidence
+    where = "out of fold" if ev.out_of_fold else "on the labelled rows"
     effect = (
         "the posterior soft labels will mostly keep the given labels"
         if target == "posterior"
         else "target='teacher' will replace labels that are likely right with its guesses"
     )
     return (
-        f"teacher {teacher} agrees with {acc:.1f}% of the given labels ({where}), less than "
-        f"the {lab:.1f}% of labels estimated to be right (cleanlab's confident joint): it is "
-        f"weaker than the labels, so {effect}. A stronger teacher (--teacher "
-        "classifier:timm:<name>=<weights> trained on more or cleaner data) is the fix; "
-        "--weak-teacher proceed goes on without this warning, --weak-teacher error stops."
+        f"teacher {teacher} agrees with {100 * ev.teacher_accuracy:.1f}% of the given labels "
+        f"({where}) and is estimated right on {100 * ev.teacher_estimated:.1f}% of the rows, "
+        f"less than the {100 * ev.labels_estimated:.1f}% estimated for the labels (posterior "
+        f"of the teacher and cleanlab's noise channel): it is weaker than the labels, so "
+        f"{effect}. A stronger teacher (--teacher classifier:timm:<name>=<weights> trained on "
+        "more or cleaner data) is the fix; --weak-teacher proceed goes on without this "
+        "warning, --weak-teacher error stops."
     )
 
 
@@ -134,21 +158,26 @@ def scored_rows(teacher, m: Manifest, *, batch_size: int, rows: int = CHANNEL_RO
     return OutOfFold(ids, np.concatenate(labels).astype(np.int64), np.concatenate(probs))
 
 
-def gather_evidence(teacher, m: Manifest, *, prior: float, batch_size: int, seed: int,
-                    log: Callable[[str], None]) -> Evidence | None:  # fmt: skip
+def gather_evidence(teacher, m: Manifest, *, prior: float, temperature: float, batch_size: int,
+                    seed: int, log: Callable[[str], None]) -> Evidence | None:  # fmt: skip
     """The teacher's out-of-fold probabilities (or, for a teacher not fit here, its
-    probabilities on a sample of labelled rows) and the channel they estimate; None for a
-    manifest without labels."""
+    probabilities on a sample of labelled rows), the channel they estimate, and the accuracies
+    the posterior estimates; None for a manifest without labels."""
     if S.LABEL not in m.schema.names:
         return None
     oof = getattr(teacher, "oof_", None)
+    fit_here = oof is not None
     if oof is None:
         log(f"scoring the labelled rows with {teacher.name} to estimate the noise channel")
         oof = scored_rows(teacher, m, batch_size=batch_size, seed=seed, log=log)
     channel = estimate_channel(oof.labels, oof.probs, prior=prior)
+    q = posterior_probs(oof.probs, oof.labels, channel, temperature=temperature)
+    rows = np.arange(len(q))
     return Evidence(
-        oof.accuracy(), channel, len(oof.ids), getattr(teacher, "oof_", None) is not None
-    )
+        teacher_accuracy=oof.accuracy(), channel=channel, rows=len(oof.ids),
+        out_of_fold=fit_here, teacher_estimated=float(q[rows, oof.probs.argmax(axis=1)].mean()),
+        labels_estimated=float(q[rows, oof.labels].mean()),
+    )  # fmt: skip
 
 
 def given_labels(table: pa.Table) -> np.ndarray:

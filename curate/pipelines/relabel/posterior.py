@@ -109,11 +109,12 @@ def estimate_channel(
 
 
 def _compute_channel(labels: np.ndarray, pred_probs: np.ndarray, prior: float):
-    from cleanlab.count import compute_confident_joint, estimate_joint
+    from curate._cleanlab import import_cleanlab
 
+    count = import_cleanlab("cleanlab.count")
     n_classes = pred_probs.shape[1]
-    cj = compute_confident_joint(labels, pred_probs)  # calibrated counts: sums to len(labels)
-    joint = estimate_joint(labels, pred_probs, confident_joint=cj)
+    cj = count.compute_confident_joint(labels, pred_probs)  # calibrated: sums to len(labels)
+    joint = count.estimate_joint(labels, pred_probs, confident_joint=cj)
     counts = cj.astype(np.float64) + prior * np.eye(n_classes)
     mass = counts.sum(axis=0)
     noise = np.eye(n_classes)  # a class no row is estimated to hold: its label is its own

@@ -63,7 +63,7 @@ def relabel(
     Warns
     -----
     WeakTeacherWarning
-        The teacher agrees with fewer given labels than the labels are estimated to be right
+        The teacher is estimated right on fewer rows than the given labels are
         (``weak_teacher="warn"``); ``"error"`` raises :class:`WeakTeacherError` instead.
     """
     from curate.engines import run

@@ -78,8 +78,8 @@ class RelabelStep(FitStep):
         log(f"teacher input: {getattr(teacher, 'input_reason', f'{teacher.image_size} px')}; "
             f"{teacher.grid}x{teacher.grid} map")  # fmt: skip
         self.evidence_ = gather_evidence(
-            teacher, manifest, prior=cfg.prior, batch_size=cfg.batch_size,
-            seed=cfg.seed, log=log,
+            teacher, manifest, prior=cfg.prior, temperature=cfg.temperature,
+            batch_size=cfg.batch_size, seed=cfg.seed, log=log,
         )  # fmt: skip
         self.warning_ = None
         if self.evidence_ is not None:
