@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -9,9 +10,10 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from curate.cli.params import argument, command, option
+from curate.cli.params import ENGINE_PARAMS, argument, command, option, pop_engine
 from curate.errors import InputError
 from curate.pipelines.relabel.config import RelabelConfig
+from curate.pipelines.relabel.evidence import WeakTeacherWarning
 
 _D = RelabelConfig()  # the library's defaults, shown by --help
 
@@ -20,21 +22,39 @@ RELABEL_PARAMS = [
     option("out", Path, ..., "--out", "-o",
            help="Output manifest: every row plus soft_classes, soft_probs, labels, "
            "label_map_classes, label_map_scores."),
-    option("teacher", str | None, None, "--teacher",
-           help="Default: efficientnet_lite0 + a head fit out of fold on the labels. Or "
+    option("teacher", str | None, _D.teacher, "--teacher",
+           help="Default (auto): the best out-of-fold accuracy against the labels among cnn "
+           "(pixel CNN, small images), efficientnet_lite0 (+ a head) and both. Or one of them, "
            "timm:<name>=<weights> (backbone), classifier:timm:<name>=<weights> (your "
            "classifier); '+' joins an ensemble."),
+    option("target", str, _D.target, "--target",
+           help="posterior: teacher x the labels' noise channel (cleanlab's confident "
+           "joint), so the given label counts as evidence; teacher: ReLabel's teacher alone."),
+    option("prior", float, _D.prior, "--prior",
+           help="Posterior: pseudo-rows per class whose label is right (trust in the labels)."),
+    option("temperature", float, _D.temperature, "--temperature",
+           help="Posterior: the teacher's temperature."),
+    option("weak_teacher", str, _D.weak_teacher, "--weak-teacher",
+           help="A teacher agreeing with fewer labels than are estimated right: warn, error "
+           "(stop) or proceed (silently)."),
     option("head", str, _D.head, "--head", help="Head on the backbone: logreg or mlp."),
-    option("folds", int, _D.folds, "--folds", help="K of the out-of-fold heads."),
-    option("seed", int, _D.seed, "--seed", help="Seeds the folds and the heads."),
+    option("folds", int, _D.folds, "--folds", help="K of the out-of-fold teachers."),
+    option("seed", int, _D.seed, "--seed", help="Seeds the folds and the teachers."),
+    option("cnn_epochs", int, _D.cnn_epochs, "--cnn-epochs", help="Epochs of each pixel CNN."),
+    option("choice_rows", int, _D.choice_rows, "--choice-rows",
+           help="Auto: labelled rows (a seeded sample) the candidates are measured on."),
+    option("choice_margin", float, _D.choice_margin, "--choice-margin",
+           help="Auto: take the cheapest candidate within this accuracy of the best."),
     option("top_k", int, _D.top_k, "--top-k", help="Classes kept per row and per map cell."),
     option("threshold", float, _D.threshold, "--threshold",
            help="labels = classes with probability >= this (always the top-1)."),
-    option("image_size", int | None, None, "--image-size",
-           help="Teacher input side (whole image); default 480 = a 15x15 map (stride 32)."),
+    option("image_size", int | None, _D.image_size, "--image-size",
+           help="Teacher input side (whole image); default: from the images (the CNN at their "
+           "size; a backbone at their size rounded up to 32, within 128-480)."),
     option("device", str, _D.device, "--device", help="auto, cpu or cuda."),
     option("batch_size", int, _D.batch_size, "--batch-size", help="Images per teacher call."),
     option("overwrite", bool, False, "--overwrite", help="Replace an existing output."),
+    *ENGINE_PARAMS,
 ]  # fmt: skip
 
 MISTAKES_PARAMS = [
@@ -57,21 +77,38 @@ def relabel_cmd(**options: Any) -> None:
 
     console = Console()
     manifest, out, overwrite = options.pop("manifest"), options.pop("out"), options.pop("overwrite")
+    engine = pop_engine(options)
     try:
         config = RelabelConfig(**options)
     except ValueError as exc:
         raise InputError(str(exc)) from exc
-    m = relabel(manifest, out, config=config, overwrite=overwrite,
-                log=lambda msg: console.print(msg, highlight=False))  # fmt: skip
-    info = m.run_info
-    counts, grid = info["counts"], info["map"]["grid"]
-    console.print(
-        f"relabeled {counts.get('relabeled', 0):,} of {counts['rows']:,} rows with "
-        f"{info['teacher']['name']} ({info['teacher']['input_size']} px, {grid}x{grid} map); "
-        f"top-1 differs from the given label on {counts.get('top1_differs', 0):,}, "
+
+    def log(msg: str) -> None:
+        console.print(msg, highlight=False, soft_wrap=True)
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", WeakTeacherWarning)
+        m = relabel(manifest, out, config=config, overwrite=overwrite, **engine, log=log)
+    for w in caught:
+        if issubclass(w.category, WeakTeacherWarning):
+            console.print(f"warning: {w.message}", highlight=False, soft_wrap=True)
+        else:
+            warnings.showwarning(w.message, w.category, w.filename, w.lineno)
+    console.print(summary_line(m.run_info, out), highlight=False, soft_wrap=True)
+
+
+def summary_line(info: dict, out) -> str:
+    """The one-line result: rows, teacher, input size, target, changed labels."""
+    counts, grid, teacher = info["counts"], info["map"]["grid"], info["teacher"]
+    relabeled = counts.get("relabeled", 0)
+    differs = counts.get("top1_differs", 0)
+    share = f" ({100 * differs / relabeled:.1f}%)" if relabeled else ""
+    return (
+        f"relabeled {relabeled:,} of {counts['rows']:,} rows with {teacher['name']} "
+        f"({teacher['input_size']} px, {grid}x{grid} map; target {info.get('target')}); "
+        f"top-1 differs from the given label on {differs:,}{share}, "
         f"{counts.get('multi_label', 0):,} rows have more than one label, "
-        f"{counts.get('failed', 0):,} failed (see error) -> {out}",
-        highlight=False,
+        f"{counts.get('failed', 0):,} failed (see error) -> {out}"
     )
 
 

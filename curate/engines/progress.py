@@ -7,7 +7,11 @@ from __future__ import annotations
 import sys
 import threading
 import time
+from collections.abc import Callable
 from typing import TextIO
+
+#: In log mode, the longest silence between two lines while work is being done.
+LINE_EVERY_S = 25.0
 
 
 def _clock(seconds: float) -> str:
@@ -35,7 +39,7 @@ class Progress:
 
     MODES = ("auto", "bar", "lines", "off")
     #: In log mode, a line at least this often (seconds), however large the shards.
-    INTERVAL = 25.0
+    INTERVAL = LINE_EVERY_S
 
     def __init__(
         self, label: str, total: int, *, mode: str = "auto", stream: TextIO | None = None
@@ -142,3 +146,21 @@ class Progress:
             self._bar.console.print(f"{self.label}: {text}", highlight=False)
         else:
             print(f"{self.label}: {text}", file=self.stream, flush=True)
+
+
+class Heartbeat:
+    """``log(message)`` at most every ``seconds``: a loop inside a fit calls it on every step
+    and a log still gets a line at least that often, not thousands.
+
+    ``log`` None makes it a no-op.
+    """
+
+    def __init__(self, log: Callable[[str], None] | None, seconds: float = LINE_EVERY_S) -> None:
+        self.log, self.seconds = log, seconds
+        self._last = time.perf_counter()
+
+    def __call__(self, message: str) -> None:
+        if self.log is None or time.perf_counter() - self._last < self.seconds:
+            return
+        self._last = time.perf_counter()
+        self.log(message)

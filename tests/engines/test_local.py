@@ -149,3 +149,15 @@ def test_progress_prints_one_line_per_shard_in_logs():
     assert lines[0] == "embed: 300 rows to process"
     assert len(lines) == 4 and lines[-1].startswith("embed: shard 3/3: 300/300 rows")
     assert "rows/s" in lines[-1] and "ETA" in lines[-1]
+
+
+def test_a_heartbeat_logs_only_when_due():
+    from curate.engines.progress import Heartbeat
+
+    got = []
+    every, never = Heartbeat(got.append, seconds=0.0), Heartbeat(got.append, seconds=3600.0)
+    for i in range(3):
+        every(f"step {i}")
+        never("never")
+    Heartbeat(None, seconds=0.0)("no log: nothing happens")
+    assert got == ["step 0", "step 1", "step 2"]

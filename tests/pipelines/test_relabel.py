@@ -42,7 +42,8 @@ def _with_bad_rows(n: int = 80) -> pa.Table:
 def relabeled(tmp_path_factory):
     d = tmp_path_factory.mktemp("relabel")
     src = write_manifest(_with_bad_rows(), d / "in")
-    return relabel(src, d / "out", image_size=SIZE, folds=3, top_k=10, progress="off")
+    return relabel(src, d / "out", teacher="efficientnet_lite0", image_size=SIZE, folds=3,
+                   top_k=10, progress="off")  # fmt: skip
 
 
 def test_every_row_kept_with_soft_multi_and_map_labels(relabeled):
@@ -79,6 +80,7 @@ def test_bad_images_keep_their_row_with_an_error_and_null_labels(relabeled):
 
 
 def test_pooling_the_whole_map_reproduces_the_soft_label(relabeled):
+    """Also with the posterior: the channel is added to every cell's logits alike."""
     t = relabeled.read().slice(0, 10)
     for row in t.to_pylist():
         classes = np.array(row["label_map_classes"]).reshape(10, 2, 2)
@@ -105,7 +107,8 @@ def test_a_class_with_fewer_rows_than_folds_warns(tmp_path):
     m = write_manifest(t, tmp_path / "m")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        relabel(m, tmp_path / "out", image_size=SIZE, folds=3, progress="off")
+        relabel(m, tmp_path / "out", teacher="efficientnet_lite0", image_size=SIZE, folds=3,
+                progress="off")  # fmt: skip
     assert any(
         issubclass(w.category, SmallClassWarning) and "Ankle boot" in str(w.message) for w in caught
     )
@@ -150,10 +153,12 @@ def test_mistakes_needs_label_sets(tmp_path):
 def test_cli_relabel_and_mistakes(relabeled, tmp_path):
     runner = CliRunner()
     src = write_manifest(fashion_table(30), tmp_path / "in")
-    res = runner.invoke(app, ["relabel", str(src), "-o", str(tmp_path / "out"),
-                              "--image-size", "64", "--folds", "2", "--top-k", "3"])  # fmt: skip
+    res = runner.invoke(app, ["relabel", str(src), "-o", str(tmp_path / "out"), "--teacher",
+                              "efficientnet_lite0", "--image-size", "64", "--folds", "2",
+                              "--top-k", "3"])  # fmt: skip
     assert res.exit_code == 0, res.output
     assert "relabeled 30 of 30 rows" in res.output and "2x2 map" in res.output
+    assert "target posterior" in res.output and "estimated right: teacher" in res.output
     np.save(tmp_path / "p.npy", np.eye(10, dtype=np.float32)[fashion_table(30)["label"].to_numpy()])
     res = runner.invoke(
         app, ["mistakes", str(tmp_path / "out"), "--pred-probs", str(tmp_path / "p.npy")]

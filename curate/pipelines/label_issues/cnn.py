@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from curate._malloc import reuse_heap
+from curate.engines.progress import Heartbeat
 from curate.errors import require
 
 
@@ -40,7 +43,8 @@ class SmallCNN:
     """Two conv blocks and a linear head, trained with Adam and light augmentation.
 
     scikit-learn style: the constructor stores parameters; ``fit`` learns ``model_`` and
-    ``classes_``. Input is ``(n, channels, height, width)`` float32 in [0, 1].
+    ``classes_``. Input is ``(n, channels, height, width)`` float32 in [0, 1]. ``log``, if
+    given, gets a line per epoch.
     """
 
     def __init__(
@@ -52,9 +56,15 @@ class SmallCNN:
         batch_size: int = 128,
         lr: float = 2e-3,
         device: str = "auto",
+        log: Callable[[str], None] | None = None,
     ) -> None:
         self.n_classes, self.seed, self.epochs = n_classes, seed, epochs
         self.batch_size, self.lr, self.device = batch_size, lr, device
+        self.log = log
+
+    def _network(self, in_channels: int, side: int):
+        """The torch module trained by ``fit`` (a subclass may give another architecture)."""
+        return _build(in_channels, self.n_classes, side)
 
     @reuse_heap()  # every step's activations reuse the last step's memory
     def fit(self, X: np.ndarray, y: np.ndarray) -> SmallCNN:
@@ -62,7 +72,7 @@ class SmallCNN:
         torch.manual_seed(self.seed)
         dev = _device(self.device)
         self.device_ = dev
-        model = _build(X.shape[1], self.n_classes, X.shape[2]).to(dev)
+        model = self._network(X.shape[1], X.shape[2]).to(dev)
         opt = torch.optim.Adam(model.parameters(), lr=self.lr)
         steps = self.epochs * ((len(X) + self.batch_size - 1) // self.batch_size)
         sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=self.lr, total_steps=steps)
@@ -70,9 +80,13 @@ class SmallCNN:
         yt = torch.from_numpy(np.asarray(y, dtype=np.int64))
         gen = torch.Generator().manual_seed(self.seed)
         model.train()
-        for _ in range(self.epochs):
+        beat = Heartbeat(self.log)
+        for epoch in range(self.epochs):
+            if self.log:
+                self.log(f"    epoch {epoch + 1}/{self.epochs} ({len(xt)} rows)")
             order = torch.randperm(len(xt), generator=gen)
             for start in range(0, len(xt), self.batch_size):
+                beat(f"    epoch {epoch + 1}/{self.epochs}: {start}/{len(xt)} rows")
                 idx = order[start : start + self.batch_size]
                 xb, yb = _augment(xt[idx], gen).to(dev), yt[idx].to(dev)
                 loss = torch.nn.functional.cross_entropy(model(xb), yb)

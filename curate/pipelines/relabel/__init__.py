@@ -1,7 +1,10 @@
 """Relabel (ReLabel): soft labels, multi-label sets and localized label maps from a teacher,
-and ``mistakes``, a ReaL-style look at a model's errors against those sets."""
+combined with the given labels through an estimated noise channel; and ``mistakes``, a
+ReaL-style look at a model's errors against those sets."""
 
 from curate.pipelines.relabel.config import RelabelConfig
+from curate.pipelines.relabel.evidence import WeakTeacherError, WeakTeacherWarning
+from curate.pipelines.relabel.posterior import NoiseChannel, estimate_channel
 from curate.pipelines.relabel.runner import relabel
 from curate.pipelines.relabel.step import (
     MAP_CLASSES,
@@ -18,7 +21,11 @@ __all__ = [
     "SOFT_CLASSES",
     "SOFT_PROBS",
     "RelabelConfig",
+    "NoiseChannel",
     "RelabelStep",
+    "WeakTeacherError",
+    "WeakTeacherWarning",
+    "estimate_channel",
     "label_sets",
     "relabel",
 ]

@@ -42,14 +42,13 @@ def _model_pred_probs(m: Manifest, spec: str, *, image_size: int | None, device:
     from curate.pipelines.teachers import build_teacher, decode_table
 
     teacher = build_teacher(spec, m, image_size=image_size, device=device)
-    heads = getattr(teacher, "heads", None)
     base = str(m.path.parent if m.path.is_file() else m.path)
     cols = [c for c in (S.ID, S.IMAGE, S.PATH, S.URL) if c in m.schema.names]
     parts = []
     for batch in m.iter_batches(cols, batch_size=64):
         t = pa.Table.from_batches([batch])
         x, errors = decode_table(t, teacher.image_size, base_dir=base)
-        folds = heads.folds_for(t.column(S.ID).to_pylist()) if heads is not None else None
+        folds = teacher.folds_for(t.column(S.ID).to_pylist())
         p = teacher.logits(x, folds=folds).softmax(dim=1).cpu().numpy()
         p[[e is not None for e in errors]] = np.nan
         parts.append(p)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Callable
 
 from curate.config import resolve_config
@@ -10,22 +11,29 @@ from curate.manifests.io import Manifest, open_manifest
 from curate.pipelines.relabel.config import RelabelConfig
 from curate.pipelines.relabel.step import RelabelStep
 
+#: Options of the engine (not the step) that ``relabel`` passes through.
+ENGINE_OPTIONS = ("shard_rows", "resume", "workers")
+
 
 def relabel(
     manifest: str | os.PathLike | Manifest,
     out: str | os.PathLike,
     *,
     config: RelabelConfig | None = None,
-    overwrite: bool = False,
+    engine: str = "local",
+    ray_address: str | None = None,
     progress: str = "auto",
-    shard_rows: int = 100_000,
+    overwrite: bool = False,
     log: Callable[[str], None] | None = None,
     **options,
 ) -> Manifest:
     """Relabel every row of ``manifest`` into ``out`` with a teacher (see :class:`RelabelConfig`).
 
-    The default teacher is EfficientNet-Lite0 with a logistic head fit out of fold on the
-    given labels, so no row is labelled by a head that saw its own label.
+    The default teacher is chosen by measured out-of-fold accuracy against the given labels
+    (the pixel CNN, EfficientNet-Lite0 features + a head, or both, for small images), so no
+    row is labelled by a model that saw its own label; the soft label is the posterior of the
+    teacher's probabilities and the given label through the noise channel that cleanlab's
+    confident joint estimates from those same out-of-fold probabilities.
 
     Parameters
     ----------
@@ -33,27 +41,44 @@ def relabel(
         Input manifest (``id``, images, ``label`` unless the teacher is your classifier);
         output directory.
     config, **options
-        A :class:`RelabelConfig`, or its fields as keywords (``teacher``, ``head``,
-        ``folds``, ``seed``, ``top_k``, ``threshold``, ``image_size``, ``device``,
-        ``batch_size``).
-    overwrite, progress, shard_rows
-        Engine options (an interrupted run resumes from its finished shards).
+        A :class:`RelabelConfig`, or its fields as keywords (``teacher``, ``target``,
+        ``prior``, ``temperature``, ``head``, ``folds``, ``seed``, ``weak_teacher``,
+        ``top_k``, ``threshold``, ``image_size``, ``device``, ``batch_size``, ...).
+    engine, ray_address, progress, overwrite
+        Engine options (``local`` or ``ray``; an interrupted run resumes from its finished
+        shards). ``shard_rows``, ``resume`` and ``workers`` in ``options`` go to the engine.
     log
-        Progress messages (teacher fitting).
+        Messages of the fit (the teacher choice, features, folds, the noise channel); None:
+        lines on stderr unless ``progress="off"``.
 
     Returns
     -------
     Manifest
         The input's rows and columns plus ``soft_classes``, ``soft_probs``, ``labels``,
-        ``label_map_classes``, ``label_map_scores`` and ``error``; run.json holds the teacher
+        ``label_map_classes``, ``label_map_scores`` and ``error``; run.json holds the teacher,
+        how it was chosen (``teacher_choice``), its input size and why (``input``), the
+        ``evidence`` (the teacher's accuracy, the estimated label accuracy and noise matrix)
         and the counts (``relabeled``, ``failed``, ``top1_differs``, ``multi_label``).
+
+    Warns
+    -----
+    WeakTeacherWarning
+        The teacher is estimated right on fewer rows than the given labels are
+        (``weak_teacher="warn"``); ``"error"`` raises :class:`WeakTeacherError` instead.
     """
     from curate.engines import run
 
+    run_options = {k: options.pop(k) for k in ENGINE_OPTIONS if k in options}
     cfg = resolve_config(RelabelConfig, config, options, step="relabel")
     m = open_manifest(manifest).validate()
+    if log is None and progress != "off":
+        log = _stderr_lines
     step = RelabelStep(cfg, log=log)
     return run(
-        step, m, out, overwrite=overwrite, progress=progress, shard_rows=shard_rows,
-        batch_size=cfg.batch_size,
+        step, m, out, engine=engine, ray_address=ray_address, overwrite=overwrite,
+        progress=progress, batch_size=cfg.batch_size, **run_options,
     )  # fmt: skip
+
+
+def _stderr_lines(message: str) -> None:
+    print(f"relabel: {message.rstrip()}", file=sys.stderr, flush=True)

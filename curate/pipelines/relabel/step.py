@@ -1,14 +1,19 @@
-"""The relabel step: fit the teacher's out-of-fold heads; soft, multi- and map labels per batch.
+"""The relabel step: fit the teacher out of fold and estimate the labels' noise channel; soft,
+multi- and map labels per batch.
 
 Columns added (every row kept; a row whose image cannot be decoded keeps nulls and an
 ``error`` ``relabel: KIND: detail``):
 
 - ``soft_classes`` FixedSizeList<int16, k>, ``soft_probs`` FixedSizeList<float16, k>: the
-  teacher's top-k classes and probabilities (softmax of the global logits), most likely first;
+  top-k classes and probabilities of the soft label, most likely first: the posterior
+  (teacher x noise channel for the row's given label, :mod:`.posterior`) or, with
+  ``target="teacher"``, the teacher alone;
 - ``labels`` list<int32>: the classes with probability >= ``threshold`` (at least the top-1);
 - ``label_map_classes`` FixedSizeList<int16, k*g*g>, ``label_map_scores``
-  FixedSizeList<float16, k*g*g>: per map cell, the top-k classes and their cell logits,
-  laid out ``(k, y, x)`` with y the row from the top and x the column from the left.
+  FixedSizeList<float16, k*g*g>: per map cell, the top-k classes and their cell logits
+  (re-weighted by the same channel, so pooling the whole map of a GAP + linear teacher gives
+  back the soft label), laid out ``(k, y, x)`` with y the row from the top and x the column
+  from the left.
   The field metadata holds ``curate.map_shape`` ``[k, g, g]``, ``curate.map_layout``
   ``k,y,x``, ``curate.teacher`` (JSON), ``curate.input_size`` and ``curate.resize``.
 """
@@ -24,6 +29,8 @@ import pyarrow as pa
 from curate.engines.base import FitStep, Resources, add_columns, extend_schema
 from curate.manifests import schema as S
 from curate.pipelines.relabel.config import RelabelConfig
+from curate.pipelines.relabel.evidence import check_teacher, gather_evidence, given_labels
+from curate.pipelines.relabel.posterior import posterior_logits
 
 SOFT_CLASSES = "soft_classes"
 SOFT_PROBS = "soft_probs"
@@ -51,16 +58,9 @@ def label_sets(probs: np.ndarray, threshold: float) -> list[list[int]]:
     return out
 
 
-def _fold_heads(teacher):
-    """The out-of-fold heads a teacher holds (the first ensemble member's), or None."""
-    for t in [teacher, *getattr(teacher, "members", [])]:
-        if getattr(t, "heads", None) is not None and t.heads.fold_of:
-            return t.heads
-    return None
-
-
 class RelabelStep(FitStep):
-    """``fit`` builds the teacher (heads out of fold); ``process`` labels each batch."""
+    """``fit`` chooses and fits the teacher out of fold and estimates the noise channel;
+    ``process`` labels each batch."""
 
     name = "relabel"
     resources = Resources(cpus=1.0)
@@ -70,17 +70,37 @@ class RelabelStep(FitStep):
         self.log = log
 
     def fit(self, manifest) -> RelabelStep:
-        from curate.pipelines.teachers import build_teacher
+        from curate.pipelines.relabel.choose import build_chosen
 
         cfg = self.config
-        self.teacher_ = build_teacher(cfg.teacher, manifest, log=self.log, **cfg.teacher_options())
+        log = self.log or (lambda _msg: None)
+        teacher, self.choice_ = build_chosen(manifest, cfg, log=log)
+        log(f"teacher input: {getattr(teacher, 'input_reason', f'{teacher.image_size} px')}; "
+            f"{teacher.grid}x{teacher.grid} map")  # fmt: skip
+        self.evidence_ = gather_evidence(
+            teacher, manifest, prior=cfg.prior, temperature=cfg.temperature,
+            batch_size=cfg.batch_size, seed=cfg.seed, log=log,
+        )  # fmt: skip
+        self.warning_ = None
+        if self.evidence_ is not None:
+            log(self.evidence_.describe(teacher.name))
+            self.warning_ = check_teacher(self.evidence_, teacher.name, cfg.target,
+                                          cfg.weak_teacher)  # fmt: skip
+        _drop_out_of_fold(teacher)
+        self.teacher_ = teacher
         self.k_ = min(cfg.top_k, len(manifest.class_names or []) or cfg.top_k)
         self.base_dir_ = str(manifest.path.parent if manifest.path.is_file() else manifest.path)
         return self
 
     def setup(self) -> None:
         self.teacher_.setup()
-        self.folds_ = _fold_heads(self.teacher_)
+
+    @property
+    def channel(self):
+        """The noise channel the posterior uses (None for ``target="teacher"``)."""
+        if self.config.target != "posterior" or self.evidence_ is None:
+            return None
+        return self.evidence_.channel
 
     def map_metadata(self) -> dict[bytes, bytes]:
         t = self.teacher_
@@ -91,6 +111,7 @@ class RelabelStep(FitStep):
             "input_size": str(t.image_size),
             "resize": "squash (whole image, no crop)",
             "scores": "cell logits (softmax after pooling)",
+            "target": self.config.target,
         }
         return {f"curate.{k}".encode(): v.encode() for k, v in meta.items()}
 
@@ -107,12 +128,13 @@ class RelabelStep(FitStep):
         ]
         return extend_schema(schema, fields)
 
-    def _teach(self, x, ids: list[str]):
-        folds = self.folds_.folds_for(ids) if self.folds_ is not None else None
-        out = self.teacher_.predict(x, folds=folds, cells=True)
-        probs = out.logits.softmax(dim=1)
+    def _teach(self, x, ids: list[str], given: np.ndarray):
+        out = self.teacher_.predict(x, folds=self.teacher_.folds_for(ids), cells=True)
+        t, channel = self.config.temperature, self.channel
+        probs = posterior_logits(out.logits, given, channel, temperature=t).softmax(dim=1)
+        cells = posterior_logits(out.cells, given, channel, temperature=t)
         p, c = probs.topk(self.k_, dim=1)
-        ms, mc = out.cells.topk(self.k_, dim=1)  # (n, k, g, g)
+        ms, mc = cells.topk(self.k_, dim=1)  # (n, k, g, g)
         return [t.detach().cpu().numpy() for t in (probs, p, c, ms, mc)]
 
     def process(self, table: pa.Table) -> pa.Table:
@@ -127,7 +149,8 @@ class RelabelStep(FitStep):
         ms, mc = np.zeros((n, k * g * g), np.float32), np.zeros((n, k * g * g), np.int16)
         if ok.any():
             ids = np.asarray(table.column(S.ID).to_pylist(), dtype=object)[ok].tolist()
-            probs_ok, p[ok], c[ok], ms_ok, mc_ok = self._teach(x[ok], ids)
+            given = given_labels(table)[ok]
+            probs_ok, p[ok], c[ok], ms_ok, mc_ok = self._teach(x[ok], ids, given)
             ms[ok], mc[ok] = ms_ok.reshape(ok.sum(), -1), mc_ok.reshape(ok.sum(), -1)
             probs = np.zeros((n, probs_ok.shape[1]), np.float32)
             probs[ok] = probs_ok
@@ -162,10 +185,29 @@ class RelabelStep(FitStep):
 
     def run_info(self) -> dict[str, Any]:
         t = self.teacher_
-        return {"teacher": t.describe(), "map": {"grid": t.grid, "top_k": self.k_}}
+        info = {
+            "teacher": t.describe(),
+            "map": {"grid": t.grid, "top_k": self.k_},
+            "input": {"size": t.image_size, "reason": getattr(t, "input_reason", None)},
+            "target": self.config.target,
+        }
+        if self.choice_ is not None:
+            info["teacher_choice"] = self.choice_.record()
+        if self.evidence_ is not None:
+            info["evidence"] = self.evidence_.record()
+        if self.warning_:
+            info["warnings"] = [self.warning_]
+        return info
 
     def __getstate__(self) -> dict:
         return {**vars(self), "log": None}
+
+
+def _drop_out_of_fold(teacher) -> None:
+    """Forget the fit's per-row probabilities: the fitted step ships to every worker."""
+    for t in [teacher, *getattr(teacher, "members", [])]:
+        if hasattr(t, "oof_"):
+            del t.oof_
 
 
 def _merge_errors(table: pa.Table, new: list) -> pa.Array:

@@ -12,11 +12,26 @@ import numpy as np
 import pyarrow as pa
 
 from curate.config import resolve_config
+from curate.engines.progress import Heartbeat
 from curate.errors import InputError, ManifestError
 from curate.manifests import schema as S
 from curate.manifests.io import Manifest, open_manifest
-from curate.pipelines.teachers.heads import HEADS, fit_head
-from curate.pipelines.teachers.models import Backbone, BackboneTeacher, ClassifierTeacher, Ensemble
+from curate.pipelines.teachers.heads import HEADS, OutOfFold, fit_head, head_probs
+from curate.pipelines.teachers.models import (
+    Backbone,
+    BackboneTeacher,
+    ClassifierTeacher,
+    Ensemble,
+    Teacher,
+)
+from curate.pipelines.teachers.sizing import (
+    MIN_BACKBONE_SIDE,
+    backbone_side,
+    classifier_side,
+    pixel_side,
+    probe_images,
+    size_reason,
+)
 
 #: The default teacher backbone: real ImageNet weights, offline.
 DEFAULT_BACKBONE = "efficientnet_lite0"
@@ -24,6 +39,8 @@ DEFAULT_BACKBONE = "efficientnet_lite0"
 #: 480 px gives ReLabel's 15 x 15 map.
 DEFAULT_GRID = 15
 BACKBONE_STRIDE = 32
+#: The smallest teacher input side accepted (the pixel CNN's 2 x 2 map).
+MIN_IMAGE_SIDE = 8
 Log = Callable[[str], None]
 
 
@@ -67,13 +84,18 @@ def decode_table(table: pa.Table, image_size: int, *, base_dir: str | None = Non
     return x, errors
 
 
-def _labelled_batches(m: Manifest, batch_size: int, split: str | None) -> Iterator[pa.Table]:
+def labelled_batches(
+    m: Manifest, batch_size: int, split: str | None, subset: set[str] | None = None
+) -> Iterator[pa.Table]:
+    """Batches of the rows with a label (in ``split``, and among the ids in ``subset``)."""
     cols = [S.ID, S.LABEL, *image_columns(m.schema)] + ([S.SPLIT] if split else [])
     for batch in m.iter_batches(cols, batch_size=batch_size):
         t = pa.Table.from_batches([batch])
         keep = np.asarray(t.column(S.LABEL).is_valid())
         if split:
             keep &= np.asarray([s == split for s in t.column(S.SPLIT).to_pylist()])
+        if subset is not None:
+            keep &= np.asarray([i in subset for i in t.column(S.ID).to_pylist()])
         if keep.any():
             yield t.filter(pa.array(keep))
 
@@ -85,15 +107,17 @@ def embed_labelled(
     batch_size: int = 64,
     split: str | None = None,
     log: Log | None = None,
+    subset: set[str] | None = None,
 ):
-    """Pooled, unit-norm backbone features of the labelled rows whose image decodes.
+    """Pooled, unit-norm backbone features of the labelled rows whose image decodes (of
+    ``subset``'s ids only, when given).
 
     Returns ``(ids, labels, features (n, D) float32)``.
     """
     ids, labels, feats = [], [], []
     base = str(m.path.parent if m.path.is_file() else m.path)
-    done = 0
-    for t in _labelled_batches(m, batch_size, split):
+    done, beat = 0, Heartbeat(log)
+    for t in labelled_batches(m, batch_size, split, subset):
         x, errors = decode_table(t, backbone.image_size, base_dir=base)
         ok = np.array([e is None for e in errors])
         if ok.any():
@@ -102,8 +126,7 @@ def embed_labelled(
             ids.extend(np.asarray(t.column(S.ID).to_pylist(), dtype=object)[ok].tolist())
             labels.append(t.column(S.LABEL).to_numpy()[ok])
         done += t.num_rows
-        if log and done % (batch_size * 50) < batch_size:
-            log(f"  teacher features: {done} labelled rows")
+        beat(f"  {backbone.model} features at {backbone.image_size} px: {done:,} rows")
     if not feats:
         raise ManifestError(f"{m.path}: no labelled row with a decodable image to fit a head on.")
     return ids, np.concatenate(labels).astype(np.int64), np.concatenate(feats)
@@ -126,7 +149,7 @@ def warn_small_classes(y: np.ndarray, n_classes: int, folds: int, names) -> dict
     return small
 
 
-def _class_count(m: Manifest) -> tuple[int, list[str] | None]:
+def class_count(m: Manifest) -> tuple[int, list[str] | None]:
     names = m.class_names
     if names:
         return len(names), names
@@ -156,12 +179,12 @@ def _backbone_teacher(spec: str, m: Manifest, opts: dict) -> BackboneTeacher:
             "classifier:timm:<name>=<weights file>."
         )
     model, weights = _split_backbone(spec)
-    backbone = Backbone(model, weights, image_size=opts["image_size"], device=opts["device"])
-    n_classes, names = _class_count(m)
+    side = input_side("backbone", opts)
+    backbone = Backbone(model, weights, image_size=side, device=opts["device"])
+    n_classes, names = class_count(m)
     log = opts.get("log")
-    ids, y, X = embed_labelled(
-        m, backbone, batch_size=opts["batch_size"], split=opts.get("split"), log=log
-    )
+    ids, y, X = embed_labelled(m, backbone, batch_size=opts["batch_size"], split=opts.get("split"),
+                               log=log, subset=opts.get("subset"))  # fmt: skip
     folds = opts["folds"]
     if folds > 1:
         warn_small_classes(y, n_classes, folds, names)
@@ -177,7 +200,12 @@ def _backbone_teacher(spec: str, m: Manifest, opts: dict) -> BackboneTeacher:
         ids=ids,
         log=log,
     )
-    return BackboneTeacher(backbone, heads, names)
+    teacher = BackboneTeacher(backbone, heads, names)
+    given = bool(opts.get("image_size"))
+    teacher.input_reason = size_reason("backbone", opts.get("geometry"), side, given=given)
+    if folds > 1:
+        teacher.oof_ = head_probs(heads, X, ids, y)
+    return teacher
 
 
 def _read_class_names(weights: str) -> list[str] | None:
@@ -193,30 +221,50 @@ def _classifier_teacher(spec: str, m: Manifest, opts: dict) -> ClassifierTeacher
         raise InputError(
             f"teacher {spec!r}: a user classifier is classifier:timm:<name>=<weights file>."
         )
-    n_classes, names = _class_count(m)
+    n_classes, names = class_count(m)
     theirs = _read_class_names(weights)
     if theirs is not None and names is not None and theirs != names:
         raise InputError(
             f"teacher {spec!r} has classes {theirs} but the manifest {m.path} has {names}; "
             "relabel with a teacher trained on the manifest's classes, in the same order."
         )
-    return ClassifierTeacher(
+    side = input_side("classifier", opts)
+    teacher = ClassifierTeacher(
         model.removeprefix("timm:"),
         weights,
         num_classes=n_classes,
-        image_size=opts["image_size"],
+        image_size=side,
         device=opts["device"],
         class_names=theirs or names,
     )
+    given = bool(opts.get("image_size"))
+    teacher.input_reason = size_reason("classifier", opts.get("geometry"), side, given=given)
+    return teacher
+
+
+def input_side(kind: str, opts: dict) -> int:
+    """The input side of a ``kind`` (``cnn``, ``backbone``, ``classifier``) member: the configured
+    ``image_size``, else chosen from the probed images (:mod:`.sizing`)."""
+    if opts.get("image_size"):
+        return int(opts["image_size"])
+    geometry = opts.get("geometry")
+    if kind == "cnn":
+        return pixel_side(geometry.side)
+    side = geometry.side if geometry is not None else MIN_BACKBONE_SIDE
+    return classifier_side(side) if kind == "classifier" else backbone_side(side)
 
 
 def _member(spec: str, m: Manifest, opts: dict):
+    if spec == "cnn":
+        from curate.pipelines.teachers.pixel import pixel_teacher
+
+        return pixel_teacher(m, opts)
     if spec.startswith("classifier:"):
         return _classifier_teacher(spec, m, opts)
     if spec == "imagenet" or spec.startswith("imagenet:"):
         from curate.pipelines.teachers.imagenet import imagenet_teacher
 
-        return imagenet_teacher(spec, m, *_class_count(m), opts)
+        return imagenet_teacher(spec, m, *class_count(m), opts)
     return _backbone_teacher(spec, m, opts)
 
 
@@ -230,13 +278,17 @@ class TeacherConfig:
         Head kind (``logreg``, ``mlp``) and its stratified, seeded K-fold; ``folds=1`` fits
         one head on every labelled row (for predicting other data).
     image_size
-        Square input side (whole image, squashed); None: 480 (a 15 x 15 map at stride 32).
+        Square input side (whole image, squashed); None: chosen from the images
+        (:mod:`curate.pipelines.teachers.sizing`: the pixel CNN at the images' own size, a
+        backbone at that size rounded up to 32, within [128, 480]).
     device
         ``auto``, ``cpu``, ``cuda``.
     batch_size
         Images per backbone call while fitting.
     split
         Fit the heads on this split's rows only (e.g. ``train``); None: every labelled row.
+    cnn_epochs
+        Training epochs of each fold's pixel CNN (``cnn`` teachers).
     """
 
     head: str = "logreg"
@@ -246,16 +298,19 @@ class TeacherConfig:
     device: str = "auto"
     batch_size: int = 64
     split: str | None = None
+    cnn_epochs: int = 8
 
     def __post_init__(self) -> None:
         if self.head not in HEADS:
             raise ValueError(f"head={self.head!r}: valid heads are {', '.join(HEADS)}.")
-        for name in ("folds", "batch_size"):
+        for name in ("folds", "batch_size", "cnn_epochs"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ValueError(f"{name}={value!r}: must be a positive integer.")
-        if self.image_size is not None and self.image_size < 32:
-            raise ValueError(f"image_size={self.image_size!r}: must be at least 32 (or None).")
+        if self.image_size is not None and self.image_size < MIN_IMAGE_SIDE:
+            raise ValueError(
+                f"image_size={self.image_size!r}: must be at least {MIN_IMAGE_SIDE} (or None)."
+            )
 
 
 def build_teacher(
@@ -272,7 +327,8 @@ def build_teacher(
     ----------
     spec
         None or ``efficientnet_lite0``: that frozen backbone plus a head fit on the
-        manifest's labels; ``timm:<name>=<weights>``: a timm backbone plus a head;
+        manifest's labels; ``cnn``: a pixel CNN trained on the labels (small images,
+        :mod:`.pixel`); ``timm:<name>=<weights>``: a timm backbone plus a head;
         ``classifier:timm:<name>=<weights>``: a user classifier with the manifest's classes
         (``<weights>.classes.txt`` beside it, if present, must list the same names);
         ``imagenet:efficientnet_lite0``: the offline ImageNet classifier, for a manifest of
@@ -291,8 +347,32 @@ def build_teacher(
         raise InputError("build_teacher needs the manifest whose classes the teacher predicts.")
     m = open_manifest(manifest)
     opts = {**dataclasses.asdict(cfg), "log": log}
-    opts["image_size"] = cfg.image_size or default_image_size()
+    opts["geometry"] = probe_images(m)
+    return join_members(build_members(spec, m, opts)).setup()
+
+
+def build_members(spec: str | None, m: Manifest, opts: dict) -> list:
+    """The fitted members of ``spec`` (``+``-joined), with ``opts`` as :func:`build_teacher`
+    makes them (plus ``geometry``: the probed images, and ``subset``: ids to fit on)."""
     parts = [p.strip() for p in (spec or DEFAULT_BACKBONE).split("+") if p.strip()]
-    members = [_member(p, m, opts) for p in parts]
-    teacher = members[0] if len(members) == 1 else Ensemble(members)
-    return teacher.setup()
+    return [_member(p, m, opts) for p in parts]
+
+
+def join_members(members: list) -> Teacher:
+    """One teacher, or an :class:`Ensemble` of several with their out-of-fold probabilities
+    averaged (on the rows every member has)."""
+    if len(members) == 1:
+        return members[0]
+    teacher = Ensemble(members)
+    oofs = [getattr(t, "oof_", None) for t in members]
+    if all(o is not None for o in oofs):
+        common = set.intersection(*(set(o.ids) for o in oofs))
+        ids = [i for i in oofs[0].ids if i in common]
+        splits = [f for t in members if (f := t.folds_for(ids)) is not None]
+        if any(not np.array_equal(f, splits[0]) for f in splits[1:]):
+            raise ValueError("ensemble members were fit on different fold splits; fit them on "
+                             "the same rows with the same folds and seed.")  # fmt: skip
+        parts = [o.select(ids) for o in oofs]
+        probs = np.mean([p.probs for p in parts], axis=0, dtype=np.float64).astype(np.float32)
+        teacher.oof_ = OutOfFold(ids, parts[0].labels, probs)
+    return teacher

@@ -61,6 +61,39 @@ class FoldHeads:
         return np.array([self.fold_of.get(i, -1) for i in ids], dtype=np.int64)
 
 
+@dataclass
+class OutOfFold:
+    """A teacher's out-of-fold probabilities on the labelled rows it was fit on: row ``i``
+    (``ids[i]``, given label ``labels[i]``) predicted by a model that never saw it."""
+
+    ids: list[str]
+    labels: np.ndarray
+    probs: np.ndarray
+
+    def accuracy(self) -> float:
+        """Share of rows whose most likely class is the given label."""
+        return float(np.mean(self.probs.argmax(axis=1) == self.labels))
+
+    def select(self, ids: list[str]) -> OutOfFold:
+        """These rows, in this order (each must be one of ``self.ids``)."""
+        where = {k: i for i, k in enumerate(self.ids)}
+        rows = np.fromiter((where[k] for k in ids), np.int64, len(ids))
+        return OutOfFold(list(ids), self.labels[rows], self.probs[rows])
+
+
+def head_probs(heads: FoldHeads, X: np.ndarray, ids: list[str], y: np.ndarray) -> OutOfFold:
+    """The out-of-fold probabilities of fold heads on their own training features ``X``."""
+    import torch
+
+    folds = heads.folds_for(ids)
+    probs = np.zeros((len(y), heads.heads[0].num_classes), np.float32)
+    for k, head in enumerate(heads.heads):
+        rows = np.flatnonzero(folds == k)
+        if len(rows):
+            probs[rows] = head.apply(torch.from_numpy(X[rows])).softmax(dim=1).numpy()
+    return OutOfFold(list(ids), np.asarray(y), probs)
+
+
 def _fold_scaler(w: np.ndarray, b: np.ndarray, mean: np.ndarray, scale: np.ndarray):
     """Fold a StandardScaler into the first affine layer: ``((x - m) / s) W + b``."""
     w2 = w / scale[:, None]

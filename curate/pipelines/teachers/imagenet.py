@@ -73,5 +73,12 @@ def imagenet_teacher(
             "labelled with ImageNet-1k indices, or let the default teacher fit a head on "
             "your classes (no --teacher)."
         )
-    backbone = Backbone(model, None, image_size=opts["image_size"], device=opts["device"])
-    return ImageNetTeacher(backbone, names)
+    from curate.pipelines.teachers.build import input_side
+    from curate.pipelines.teachers.sizing import size_reason
+
+    side = input_side("backbone", opts)
+    backbone = Backbone(model, None, image_size=side, device=opts["device"])
+    teacher = ImageNetTeacher(backbone, names)
+    given = bool(opts.get("image_size"))
+    teacher.input_reason = size_reason("backbone", opts.get("geometry"), side, given=given)
+    return teacher

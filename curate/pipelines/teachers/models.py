@@ -132,6 +132,11 @@ class Teacher:
     def setup(self) -> Teacher:
         return self
 
+    def folds_for(self, ids: list[str]) -> np.ndarray | None:
+        """The fold index per row id (-1: a row no fold held out), or None for a teacher
+        without fold models."""
+        return None
+
     def predict(self, images, *, folds: np.ndarray | None = None, cells: bool = True):
         """Global and (``cells``) per-cell logits; ``folds`` picks each row's fold head."""
         return self.setup()._predict(images, folds=folds, cells=cells)
@@ -174,6 +179,9 @@ class BackboneTeacher(Teacher):
         if self.grid is None:
             self.grid = self.backbone.grid()
         return self
+
+    def folds_for(self, ids: list[str]) -> np.ndarray | None:
+        return self.heads.folds_for(ids) if self.heads.fold_of else None
 
     def _predict(self, images, *, folds, cells):
         import torch
@@ -333,7 +341,7 @@ class Ensemble(Teacher):
             raise ValueError("an ensemble needs two or more teachers.")
         self.members = members
         self.class_names = next((m.class_names for m in members if m.class_names), None)
-        self.image_size = members[0].image_size
+        self.image_size = max(m.image_size for m in members)  # each member resizes to its own
         self.name = "+".join(m.name for m in members)
         self.grid = None
 
@@ -342,6 +350,11 @@ class Ensemble(Teacher):
             m.setup()
         self.grid = self.members[0].grid
         return self
+
+    def folds_for(self, ids: list[str]) -> np.ndarray | None:
+        """The members' fold indices: members fit here share one fold split (the same
+        stratified, seeded K-fold of the same rows); members without folds ignore them."""
+        return next((f for m in self.members if (f := m.folds_for(ids)) is not None), None)
 
     def _predict(self, images, *, folds, cells):
         import torch
