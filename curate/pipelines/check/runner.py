@@ -10,7 +10,8 @@ import tempfile
 from pathlib import Path
 
 from curate.config import resolve_config
-from curate.engines import check_engine, fitting, run
+from curate.engines import check_engine, run
+from curate.engines.workers import workers_for
 from curate.errors import InputError
 from curate.manifests.io import IN_PROGRESS, Manifest, open_manifest, prepare_output
 from curate.manifests.runinfo import fingerprint, read_run_json
@@ -106,7 +107,7 @@ def check(
     if not overwrite:
         prepare_output(out, resume=True)  # an existing, finished output fails before any work
     opts = {"engine": engine, "ray_address": ray_address, "progress": progress}
-    with fitting(engine, ray_address):
+    with workers_for(engine, ray_address):  # one Ray session for both passes under Ray
         source, work = m, None
         if plan.pixels:
             work = pixels_path(out)
