@@ -112,7 +112,7 @@ def stage_cleanvision(args) -> dict:
 
 def stage_real(args) -> dict:
     """The real train and test splits: what check finds (test against train), and a report."""
-    import curate.report as R
+    import curate.reporting as R
     from curate.pipelines.check import summarize
 
     work = Path(args.work)

@@ -81,7 +81,7 @@ def build(dataset: str, work: Path) -> Path:
 
 
 def run_dataset(args) -> None:
-    from curate.evaluate.distill_eval import distill_eval
+    from curate.evaluation.distill_eval import distill_eval
     from curate.pipelines.distill import distill
 
     work = Path(args.work)

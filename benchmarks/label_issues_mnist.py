@@ -68,11 +68,11 @@ def write_mnist_manifest(out: Path, parts) -> Path:
 
 
 def member_probs(name: str, x_train, y_train, x_test, *, cnn_epochs: int, seed: int):
-    from curate.pipelines.label_issues.predictors import fit_predict
+    from curate.models.predictors import fit_predict
 
     if name != "cnn":
         return fit_predict(name, x_train, y_train, x_test, 10, seed=seed)
-    from curate.pipelines.label_issues.cnn import SmallCNN
+    from curate.models.cnn import SmallCNN
 
     est = SmallCNN(n_classes=10, seed=seed, epochs=cnn_epochs)
     est.fit(x_train.reshape(-1, 1, 28, 28), y_train)

@@ -34,7 +34,7 @@ def read_embedded(path: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     from PIL import Image
 
     from curate.manifests.io import open_manifest
-    from curate.pipelines.label_issues.sources import list_to_numpy
+    from curate.models.features import list_to_numpy
 
     t = open_manifest(path).read(["image", "label", "embedding"])
     pixels = np.stack([np.asarray(Image.open(io.BytesIO(b)).convert("L"))
@@ -75,8 +75,8 @@ def scores(pp: np.ndarray, noisy: np.ndarray, flipped: np.ndarray, manifest: Pat
 
 
 def members(x_vec, x_pix, noisy, folds, seed, which, cnn_epochs) -> dict[str, np.ndarray]:
+    from curate.models.cnn import SmallCNN
     from curate.pipelines.label_issues import predictors
-    from curate.pipelines.label_issues.cnn import SmallCNN
 
     out = {}
     for name in which:

@@ -109,7 +109,7 @@ def phase_generate(path: Path, rows: int) -> dict:
 
 
 def phase_report(path: Path, out: Path) -> dict:
-    from curate.report import report
+    from curate.reporting import report
 
     t0 = time.perf_counter()
     page = report([path], out)

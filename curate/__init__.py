@@ -2,11 +2,8 @@
 
 __version__ = "0.1.0"
 
-from curate import (
-    evaluate,  # callable: curate.evaluate(pool, subsets, test=...)
-    report,  # callable: curate.report(manifests, "report.html")
-)
-from curate.evaluate.distill_eval import distill_eval
+from curate.evaluation.distill_eval import distill_eval
+from curate.evaluation.harness import evaluate
 from curate.manifests import Manifest, open_manifest, sql, write_manifest
 from curate.pipelines.check import check
 from curate.pipelines.distill import distill
@@ -14,6 +11,7 @@ from curate.pipelines.export import export
 from curate.pipelines.label_issues import label_issues
 from curate.pipelines.reinforce import reinforce
 from curate.pipelines.relabel import relabel
+from curate.reporting.build import report
 
 __all__ = [
     "Manifest",

@@ -112,8 +112,8 @@ def _label_issues(out_dir: Path, log: Callable[[str], None]) -> Path:
 def _evaluate(out_dir: Path, log: Callable[[str], None]) -> Path:
     """The pruned set against random at equal budget: a linear probe on the embedding, tested
     on a seeded held-out 20% of the demo rows (DIR/pruned -> DIR/evaluate.json)."""
-    from curate.evaluate import evaluate
-    from curate.evaluate.table import exclusion_notes, text_lines
+    from curate.evaluation import evaluate
+    from curate.evaluation.table import exclusion_notes, text_lines
 
     if not (out_dir / "pruned").exists():
         raise InputError(f"{out_dir / 'pruned'}: missing; the prune stage writes it first.")
@@ -128,7 +128,7 @@ def _evaluate(out_dir: Path, log: Callable[[str], None]) -> Path:
 
 def _report(out_dir: Path, log: Callable[[str], None]) -> Path:
     """One self-contained page of the label issues and the pruning (DIR/report.html)."""
-    from curate.report import report
+    from curate.reporting import report
 
     inputs = [out_dir / n for n in ("label-issues", "pruned") if (out_dir / n).exists()]
     if not inputs:

@@ -17,11 +17,12 @@ import pyarrow.parquet as pq
 from PIL import Image
 
 import curate
-from curate.engines import Step, add_columns, extend_schema, run
+from curate.engines import run
 from curate.engines.ray_engine import ray_session
 from curate.manifests import write_manifest
 from curate.pipelines.embed import embed
 from curate.pipelines.prune import prune
+from curate.step import Step, add_columns, extend_schema
 
 DEMO = Path(curate.__file__).parent / "data" / "fashion_mnist_test.parquet"
 

@@ -13,7 +13,7 @@ import pyarrow as pa
 from sklearn.datasets import load_digits
 
 import curate
-from curate.evaluate.table import exclusion_notes, text_lines
+from curate.evaluation.table import exclusion_notes, text_lines
 from curate.manifests.schema import embedding_field, with_class_names
 from curate.pipelines.prune import prune
 

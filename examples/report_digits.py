@@ -18,7 +18,7 @@ from sklearn.datasets import load_digits
 import curate
 from curate.manifests.schema import embedding_field, with_class_names
 from curate.pipelines.prune import prune
-from curate.report import report
+from curate.reporting import report
 
 
 def digits_manifest(path: Path) -> Path:

@@ -9,7 +9,7 @@ from typing import Any
 import typer
 from rich.table import Table
 
-from curate.cli.params import ENGINE_PARAMS, argument, command, option, pop_engine
+from curate.cli.params import ENGINE_PARAMS, PROGRESS_PARAM, argument, command, option, pop_engine
 from curate.errors import InputError
 from curate.pipelines.check.config import ISSUE_NAMES, CheckConfig, parse_issues
 
@@ -57,7 +57,7 @@ CHECK_PARAMS = [
     option("embedding_column", str, _D.embedding_column, "--embedding-column",
            help="The vector column of the embedding checks."),
     option("overwrite", bool, False, "--overwrite", help="Replace an existing output."),
-    option("progress", str, "auto", "--progress", help="auto, bar, lines or off."),
+    PROGRESS_PARAM,
     *ENGINE_PARAMS,
 ]  # fmt: skip
 

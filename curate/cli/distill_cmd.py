@@ -114,7 +114,7 @@ def distill_eval_cmd(**options: Any) -> None:
     """Train fresh ConvNet-3s on synthetic sets and on random real images at the same IPC
     (one pinned protocol), and print test accuracy mean ± std and the difference from random."""
     from curate.cli.app import console
-    from curate.evaluate.distill_eval import distill_eval
+    from curate.evaluation.distill_eval import distill_eval
 
     syn = options.pop("synthetic")
     out = options.pop("out") or Path(f"{syn[0]}-eval")

@@ -8,43 +8,55 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from curate.cli.params import ENGINE_PARAMS, argument, command, option, pop_engine
+from curate.cli.params import (
+    ENGINE_PARAMS,
+    PROGRESS_PARAM,
+    argument,
+    command,
+    option,
+    pop_engine,
+)
+from curate.pipelines.embed.config import EmbedConfig
+
+_D = EmbedConfig()  # the library's defaults, shown by --help
 
 EMBED_PARAMS = [
     argument("manifest", Path, help="Input manifest (image bytes or paths)."),
-    option("out", Path, ..., "--out", "-o", help="Output manifest directory."),
-    option("model", str, "ViT-B-32", help="open_clip name, timm:<name>, efficientnet_lite0."),
-    option("pretrained", str | None, None, help="Hub tag or local checkpoint; none = random."),
-    option("device", str, "auto", help="auto, cpu, cuda or cuda:N."),
-    option("dtype", str, "float16", help="Embedding storage: float16 or float32."),
-    option("batch_size", int, 256, help="Images per forward pass."),
-    option("workers", int | None, None, help="CPU decode processes (0: a thread)."),
-    option("compile", bool, False, "--compile", help="torch.compile the image tower."),
-    option("text", bool, True, "--text/--no-text", help="Embed the text column too."),
-    option("image_size", int | None, None, help="Override the encoder's input size."),
-    option("shard_rows", int, 10_000, help="Rows per output shard (the unit of resume)."),
-    option("decode", str, "auto", help="auto (nvjpeg on CUDA), pil or torchvision."),
-    option("precision", str, "auto", help="auto (bf16 on CUDA), fp32, bf16, fp16."),
+    option("out", Path | None, None, "--out", "-o",
+           help="Output manifest directory; default: NAME-embedded beside the input."),
+    option("model", str, _D.model, help="open_clip name, timm:<name>, efficientnet_lite0."),
+    option("pretrained", str | None, _D.pretrained,
+           help="Hub tag or local checkpoint; none = random."),
+    option("device", str, _D.device, help="auto, cpu, cuda or cuda:N."),
+    option("dtype", str, _D.dtype, help="Embedding storage: float16 or float32."),
+    option("batch_size", int, _D.batch_size, help="Images per forward pass."),
+    option("workers", int | None, _D.workers, help="CPU decode processes (0: a thread)."),
+    option("compile", bool, _D.compile, "--compile", help="torch.compile the image tower."),
+    option("text", bool, _D.text, "--text/--no-text", help="Embed the text column too."),
+    option("image_size", int | None, _D.image_size, help="Override the encoder's input size."),
+    option("shard_rows", int, _D.shard_rows, help="Rows per output shard (the unit of resume)."),
+    option("decode", str, _D.decode, help="auto (nvjpeg on CUDA), pil or torchvision."),
+    option("precision", str, _D.precision, help="auto (bf16 on CUDA), fp32, bf16, fp16."),
     option("overwrite", bool, False, "--overwrite", help="Replace an existing output."),
-    option("progress", bool, True, "--progress/--no-progress", help="Show a progress bar."),
+    PROGRESS_PARAM,
     *ENGINE_PARAMS,
-]
+]  # fmt: skip
 
 
 def embed_cmd(**options: Any) -> None:
     """Add L2-normalised image (and text) embeddings to a manifest; resumes if interrupted."""
     from curate.cli.app import console
     from curate.errors import InputError
-    from curate.pipelines.embed import EmbedConfig, embed, format_summary
+    from curate.pipelines.embed import embed, format_summary
 
     manifest, out = options.pop("manifest"), options.pop("out")
-    overwrite = options.pop("overwrite")
+    run = {"overwrite": options.pop("overwrite"), "progress": options.pop("progress")}
     engine = pop_engine(options)
     try:
         config = EmbedConfig(**options)
     except ValueError as exc:
         raise InputError(f"curate embed: {exc}") from None
-    result = embed(manifest, out, overwrite=overwrite, config=config, **engine)
+    result = embed(manifest, out, config=config, **run, **engine)
     info = result.run_info or {}
     console.print(format_summary(info.get("counts", {})), highlight=False)
     rate = info.get("timings", {}).get("images_per_s")

@@ -1,4 +1,4 @@
-"""``curate evaluate``: parse options, call :func:`curate.evaluate.evaluate`, print the table."""
+"""``curate evaluate``: parse options, call :func:`curate.evaluation.evaluate`, print the table."""
 
 from __future__ import annotations
 
@@ -35,8 +35,8 @@ def evaluate_cmd(**options: Any) -> None:
     """Train the same model on each subset of POOL and on random rows at equal budget;
     print test accuracy (mean ± std over seeds) and each subset's difference from random."""
     from curate.cli.app import console
-    from curate.evaluate import evaluate
-    from curate.evaluate.table import exclusion_notes, rich_table
+    from curate.evaluation import evaluate
+    from curate.evaluation.table import exclusion_notes, rich_table
 
     pool, subsets = options.pop("pool"), options.pop("subset")
     test, out = options.pop("test"), options.pop("out")

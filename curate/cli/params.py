@@ -43,6 +43,16 @@ ENGINE_PARAMS = [
 ]
 
 
+#: ``--progress``, shared by the commands that run a step.
+PROGRESS_PARAM = option(
+    "progress",
+    str,
+    "auto",
+    "--progress",
+    help="auto (a bar on a terminal, a line at least every 25 s in logs), bar, lines or off.",
+)
+
+
 def pop_engine(options: dict[str, Any]) -> dict[str, Any]:
     """Take the engine options out of a command's options, for the library call."""
     return {"engine": options.pop("engine"), "ray_address": options.pop("ray_address")}

@@ -34,7 +34,7 @@ def report_cmd(
     from dataclasses import replace
 
     from curate.cli.app import console
-    from curate.report import FOLDER_LIMITS, Limits, report
+    from curate.reporting import FOLDER_LIMITS, Limits, report
 
     folder = out.suffix.lower() not in (".html", ".htm")
     limits = replace(FOLDER_LIMITS if folder else Limits(), map_rows=map_rows)
@@ -60,7 +60,7 @@ def serve_cmd(
 ) -> None:
     """Browse manifests too big for one page: paged galleries by any SQL WHERE / ORDER BY."""
     from curate.cli.app import console
-    from curate.report.serve import serve
+    from curate.reporting.serve import serve
 
     serve(manifests, host=host, port=port, evaluation=evaluation, log=console.print)
 

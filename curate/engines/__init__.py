@@ -1,4 +1,4 @@
-"""How steps run: the step contract (:mod:`curate.engines.base`) and the engines that map it
+"""How steps run: the step contract (:mod:`curate.step`) and the engines that map it
 over a manifest. ``run(step, manifest, out, engine="local")`` is the one entry point."""
 
 from __future__ import annotations
@@ -9,7 +9,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from curate.engines.base import FitStep, Resources, Step, StepError, add_columns, extend_schema
 from curate.engines.local import run_local
 from curate.engines.options import RunOptions
 from curate.engines.progress import Progress
@@ -17,6 +16,7 @@ from curate.engines.ray_engine import ray_session, run_ray
 from curate.engines.workers import RayWorkers, ThreadWorkers, Workers, workers_for
 from curate.errors import InputError
 from curate.manifests.io import Manifest, prepare_output, write_manifest
+from curate.step import FitStep, Resources, Step, StepError, add_columns, extend_schema
 
 __all__ = [
     "ENGINES",

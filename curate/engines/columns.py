@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-from curate.engines.base import Step
+from curate.step import Step
 
 
 class AttachColumns(Step):

@@ -18,14 +18,14 @@ from pathlib import Path
 from typing import Any
 
 from curate.config import resolve_config
-from curate.engines.base import FitStep, Step, fit_step
 from curate.engines.options import RunOptions
 from curate.engines.progress import Progress
-from curate.engines.workers import ThreadWorkers
+from curate.engines.workers import ThreadWorkers, fit_step
 from curate.errors import InputError
 from curate.manifests import parallel as P
 from curate.manifests.io import Manifest, ManifestWriter, open_manifest
 from curate.manifests.runinfo import fingerprint, make_run_info
+from curate.step import FitStep, Step
 
 #: Resume record inside an output directory that is still in progress.
 RESUME_MARKER = "_CURATE_RESUME.json"

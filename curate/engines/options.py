@@ -9,6 +9,19 @@ from curate.manifests.io import DEFAULT_BATCH_ROWS
 #: Rows per output shard by default: the unit of resume.
 DEFAULT_SHARD_ROWS = 100_000
 PROGRESS_MODES = ("auto", "bar", "lines", "off")
+#: Rows per shard for steps that run a model on every row (embed, relabel, reinforce): a
+#: shard is minutes of work there, and the unit a resumed run does not redo.
+MODEL_SHARD_ROWS = 10_000
+
+
+def progress_mode(value: bool | str) -> str:
+    """A step's ``progress`` argument as an engine mode: ``True`` is ``"auto"``, ``False``
+    ``"off"``; a string must be one of :data:`PROGRESS_MODES`."""
+    if isinstance(value, bool):
+        return "auto" if value else "off"
+    if value not in PROGRESS_MODES:
+        raise ValueError(f"progress={value!r}: valid values are {', '.join(PROGRESS_MODES)}.")
+    return value
 
 
 @dataclass(frozen=True)
@@ -39,16 +52,13 @@ class RunOptions:
     shard_rows: int = DEFAULT_SHARD_ROWS
     batch_size: int = DEFAULT_BATCH_ROWS
     workers: int | None = None
-    progress: str = "auto"
+    progress: str | bool = "auto"
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "progress", progress_mode(self.progress))
         for name in ("shard_rows", "batch_size"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ValueError(f"{name}={value!r}: must be a positive integer.")
         if self.workers is not None and (not isinstance(self.workers, int) or self.workers < 1):
             raise ValueError(f"workers={self.workers!r}: use a positive integer or None.")
-        if self.progress not in PROGRESS_MODES:
-            raise ValueError(
-                f"progress={self.progress!r}: valid values are {', '.join(PROGRESS_MODES)}."
-            )

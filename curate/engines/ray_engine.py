@@ -3,8 +3,8 @@
 A run is a Ray Data pipeline over the shards still to do: a read stage (tasks) yields each
 shard's rows in batches tagged with their place in the manifest, the step runs in
 ``map_batches`` on an actor pool (``setup()`` once per actor, ``num_gpus``/``num_cpus`` from
-the step's :class:`~curate.engines.base.Resources`), and the driver writes each shard
-atomically as its batches arrive, in order. A :class:`~curate.engines.base.FitStep` is
+the step's :class:`~curate.step.Resources`), and the driver writes each shard
+atomically as its batches arrive, in order. A :class:`~curate.step.FitStep` is
 fitted first in one Ray task and the fitted object is shipped to every actor; independent
 work inside the fit (row ranges, batches of clusters) runs as Ray tasks
 (:mod:`curate.engines.workers`). Shards, resume
@@ -29,12 +29,12 @@ import numpy as np
 import pyarrow as pa
 
 from curate.config import resolve_config
-from curate.engines.base import Step
 from curate.engines.local import ShardedRun, save_counts
 from curate.engines.options import RunOptions
 from curate.engines.progress import Progress
 from curate.errors import require
 from curate.manifests.io import Manifest
+from curate.step import Step
 
 #: Hidden columns that carry a batch's shard and first row through the pipeline.
 SHARD_COL, ROW_COL = "__curate_shard", "__curate_row"
@@ -109,8 +109,7 @@ class _StepActor:
 
 
 def _fit_remote(step, path: str):
-    from curate.engines.base import fit_step
-    from curate.engines.workers import RayWorkers
+    from curate.engines.workers import RayWorkers, fit_step
 
     return fit_step(step, Manifest(path), RayWorkers())  # the fit's items: Ray tasks
 

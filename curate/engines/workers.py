@@ -1,6 +1,6 @@
 """The work a fit hands out, as an engine service: threads locally, Ray tasks under Ray.
 
-A :class:`~curate.engines.base.FitStep` whose fit has independent pieces of work (a range of
+A :class:`~curate.step.FitStep` whose fit has independent pieces of work (a range of
 rows to assign and spill, a batch of clusters to deduplicate) does not loop over them itself:
 the engine hands ``fit(manifest, workers)`` a :class:`Workers` and the fit calls
 ``workers.map(fn, items)``. Locally the items run on worker threads (largest first, one BLAS
@@ -20,6 +20,7 @@ from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from typing import Any
 
 from curate.manifests import parallel as P
+from curate.step import FitStep
 
 ItemFn = Callable[[Any], Any]
 DoneFn = Callable[[int, Any], None]
@@ -187,3 +188,14 @@ def workers_for(engine: str, ray_address: str | None = None) -> Iterator[Workers
 
     with ray_session(ray_address):
         yield RayWorkers()
+
+
+def fit_step(step: FitStep, manifest, workers: Workers) -> FitStep:
+    """``step.fit(manifest, workers)``, or ``step.fit(manifest)`` for a step whose ``fit``
+    takes no workers (steps written before the workers service)."""
+    import inspect
+
+    params = inspect.signature(step.fit).parameters
+    if "workers" in params or len(params) > 1:
+        return step.fit(manifest, workers)
+    return step.fit(manifest)

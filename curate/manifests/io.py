@@ -23,6 +23,7 @@ from curate.manifests.writer import (
     SUCCESS,
     ManifestWriter,
     ShardStream,
+    default_out,
     prepare_output,
     write_manifest,
 )
@@ -38,6 +39,7 @@ __all__ = [
     "ManifestWriter",
     "ShardStream",
     "open_manifest",
+    "default_out",
     "prepare_output",
     "write_manifest",
 ]

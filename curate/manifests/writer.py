@@ -62,6 +62,16 @@ def _compression(stored: pa.Schema) -> dict[str, str]:
     }
 
 
+def default_out(manifest_path: str | os.PathLike, suffix: str) -> Path:
+    """Where a step writes when no ``out`` is given: ``NAME-SUFFIX.parquet`` beside a
+    ``NAME.parquet`` input, ``DIR-SUFFIX`` beside a directory manifest (``prune`` writes
+    ``laion-pruned.parquet`` for ``laion.parquet``)."""
+    p = Path(manifest_path)
+    if p.suffix == ".parquet":
+        return p.with_name(f"{p.stem}-{suffix}.parquet")
+    return p.with_name(f"{p.name}-{suffix}")
+
+
 def prepare_output(
     out: str | os.PathLike, *, overwrite: bool = False, resume: bool = False
 ) -> Path:

@@ -17,16 +17,17 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from curate.config import resolve_config
 from curate.engines import check_engine, run
-from curate.engines.base import FitStep, add_columns
 from curate.engines.workers import ThreadWorkers, Workers, workers_for
 from curate.errors import InputError
 from curate.manifests import parallel as P
 from curate.manifests import schema as S
-from curate.manifests.io import Manifest, open_manifest, prepare_output
+from curate.manifests.io import Manifest, default_out, open_manifest, prepare_output
 from curate.manifests.runinfo import Timer, write_run_json
 from curate.pipelines import _embeddings as E
 from curate.pipelines._kmeans import BACKENDS, SphericalKMeans
+from curate.step import FitStep, add_columns
 
 __all__ = [
     "CENTROID_SIM",
@@ -322,36 +323,36 @@ class ClusterStep(FitStep):
 
 def cluster(
     manifest: str | os.PathLike | Manifest,
-    out: str | os.PathLike,
+    out: str | os.PathLike | None = None,
     *,
-    k: int | None = None,
-    seed: int = 0,
-    embedding_column: str = S.EMBEDDING,
+    config: ClusterConfig | None = None,
+    engine: str = "local",
+    ray_address: str | None = None,
+    progress: str = "auto",
     overwrite: bool = False,
-    niter: int = 20,
-    backend: str = "auto",
-    **run_options: Any,
+    **options: Any,
 ) -> Manifest:
     """Add ``cluster`` (int32) and ``centroid_sim`` (float32 cosine) columns to a manifest.
 
     Parameters
     ----------
-    manifest, out
-        Input manifest and output path (directory, or a ``.parquet`` file).
-    k
-        Number of clusters; ``None`` picks :func:`auto_k` (about 100 rows per cluster up to
-        100k rows, then ``sqrt(n)``, at most 4,096).
-    seed
-        Same seed, same sample, same centroids, same assignments.
-    embedding_column
-        The vector column to cluster.
+    manifest
+        Input manifest with an embedding column.
+    out
+        Output path (directory, or a ``.parquet`` file); default ``NAME-clustered`` beside
+        the input.
+    config
+        A :class:`ClusterConfig`, or its fields as keyword ``options``: ``k`` (``None`` picks
+        :func:`auto_k`: about 100 rows per cluster up to 100k rows, then ``sqrt(n)``, at most
+        4,096), ``seed`` (same seed, same sample, same centroids), ``niter``, ``backend``
+        (see :class:`SphericalKMeans`), ``embedding_column``, ``batch_size``.
+    engine, ray_address
+        ``"local"`` or ``"ray"`` (and the cluster to join): where the sample is read and the
+        rows assigned (see :mod:`curate.engines`).
+    progress
+        ``auto``, ``bar``, ``lines`` or ``off``.
     overwrite
         Replace an existing ``out``.
-    niter, backend
-        See :class:`SphericalKMeans`.
-    **run_options
-        ``engine`` (``"local"`` or ``"ray"``), ``ray_address``, ``progress``: how the rows are
-        assigned and written (see :mod:`curate.engines`).
 
     Returns
     -------
@@ -360,18 +361,13 @@ def cluster(
         Rows whose embedding is null, NaN or zero get null ``cluster`` and a message in
         ``error``; no row is dropped.
     """
-    cfg = ClusterConfig(
-        k=k, seed=seed, niter=niter, backend=backend, embedding_column=embedding_column
-    )
-    unknown = set(run_options) - {"engine", "ray_address", "progress"}
-    if unknown:
-        raise TypeError(f"cluster() got unexpected options {sorted(unknown)}")
-    engine = check_engine(run_options.pop("engine", "local"))
-    address = run_options.pop("ray_address", None)
+    cfg = resolve_config(ClusterConfig, config, options, step="cluster")
+    engine = check_engine(engine)
     m = open_manifest(manifest).validate()
+    out = Path(out) if out is not None else default_out(m.path, "clustered")
     if not overwrite:
         prepare_output(out)  # an existing output fails before k-means runs
-    with workers_for(engine, address) as workers:
+    with workers_for(engine, ray_address) as workers:
         step = ClusterStep(cfg).fit(m, workers)
         km = step.model_
         info = {
@@ -379,8 +375,8 @@ def cluster(
             "timings": step.timings_,
             "clusters": {"centroids": CENTROIDS_FILE},
         }
-        opts = {"overwrite": overwrite, "resume": False, "run_info": info, **run_options}
-        result = run(step, m, out, engine=engine, ray_address=address, **opts)
+        opts = {"overwrite": overwrite, "resume": False, "run_info": info, "progress": progress}
+        result = run(step, m, out, engine=engine, ray_address=ray_address, **opts)
     info = result.run_info
     sizes = np.zeros(km.k, np.int64)
     for key in [c for c in info["counts"] if c.startswith("size:")]:

@@ -16,12 +16,12 @@ def test_embed_prints_a_summary_with_failures_by_kind(tmp_path):
     model = D.tiny_clip_config(tmp_path)
     out = tmp_path / "out"
     args = ["embed", str(src), "-o", str(out), "--model", model, "--dtype", "float32"]
-    r = runner.invoke(app, [*args, "--workers", "0", "--no-progress"])
+    r = runner.invoke(app, [*args, "--workers", "0", "--progress", "off"])
     assert r.exit_code == 0, r.output
     assert "embedded 2 of 4 rows" in r.output
     assert "failed 2 (corrupt: 1, empty: 1)" in r.output and "images/s" in r.output
     assert Manifest(out).run_info["counts"]["failed_by_kind"] == {"corrupt": 1, "empty": 1}
-    r = runner.invoke(app, [*args, "--no-progress"])
+    r = runner.invoke(app, [*args, "--progress", "off"])
     assert r.exit_code != 0 and "--overwrite" in str(r.exception)
 
 

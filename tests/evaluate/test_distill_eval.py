@@ -10,7 +10,7 @@ pytest.importorskip("torch")
 
 import curate
 from curate.errors import InputError, ManifestError
-from curate.evaluate.distill_eval import RANDOM, WHOLE, EvalProtocol
+from curate.evaluation.distill_eval import RANDOM, WHOLE, EvalProtocol
 from tests.pipelines._distill_data import FAST, fashion_table, one_thread, write  # noqa: F401
 
 TINY = dict(epochs=3, nets=2, draws=2, width=8, depth=2)

@@ -9,7 +9,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 import curate
-from curate.evaluate.harness import draw_random
+from curate.evaluation.harness import draw_random
 from curate.manifests.io import open_manifest, write_manifest
 from tests.evaluate._data import digits_table
 

@@ -151,7 +151,7 @@ def test_map_hover_shows_id_and_thumbnail(browser, demo_report):
 
 
 def test_bad_rows_show_marked_placeholders(browser, bad_manifest, tmp_path):
-    from curate.report import report
+    from curate.reporting import report
 
     page = report([bad_manifest], tmp_path / "bad.html")
     _load(browser, page.as_uri())
@@ -167,7 +167,7 @@ def test_bad_rows_show_marked_placeholders(browser, bad_manifest, tmp_path):
 
 
 def test_folder_form_loads_its_thumbnail_files(browser, demo_dir, tmp_path):
-    from curate.report import report
+    from curate.reporting import report
 
     index = report([demo_dir / "label-issues"], tmp_path / "gallery")
     _load(browser, index.as_uri())
@@ -179,7 +179,7 @@ def test_folder_form_loads_its_thumbnail_files(browser, demo_dir, tmp_path):
 
 
 def test_serve_pages_a_query_through_the_browser(browser, demo_dir):
-    from curate.report.serve import serve_in_thread
+    from curate.reporting.serve import serve_in_thread
 
     server, _ = serve_in_thread([demo_dir / "label-issues", demo_dir / "pruned"], port=0)
     try:
@@ -219,7 +219,7 @@ def test_check_section_shows_leak_pairs_side_by_side(browser, tmp_path):
     """A checked manifest's report: no console error, every pair has two images."""
     pytest.importorskip("faiss")
     pytest.importorskip("imagehash")
-    import curate.report as R
+    import curate.reporting as R
     from curate.pipelines.check import check
     from tests.pipelines._check_data import build
 

@@ -9,10 +9,10 @@ import duckdb
 import pytest
 from typer.testing import CliRunner
 
-import curate.report as R
+import curate.reporting as R
 from curate.cli.app import app
 from curate.errors import InputError
-from curate.report.build import build_data
+from curate.reporting.build import build_data
 
 
 def _page_data(html: str) -> dict:
@@ -150,7 +150,7 @@ def test_curate_report_is_callable_and_the_demo_ends_with_it(demo_dir, tmp_path)
 def test_map_projection_follows_the_widest_directions():
     import numpy as np
 
-    from curate.report.clusters import project_2d
+    from curate.reporting.clusters import project_2d
 
     x = np.random.default_rng(0).normal(size=(3000, 32)).astype(np.float32)
     x[:, 3] *= 10

@@ -7,7 +7,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-import curate.report as R
+import curate.reporting as R
 from curate.manifests import schema as S
 from curate.manifests.io import write_manifest
 from curate.pipelines.check import check

@@ -9,8 +9,8 @@ import urllib.request
 import pytest
 
 from curate.errors import InputError
-from curate.report.serve import QueryError, make_server, page_query, serve_in_thread
-from curate.report.source import open_sources
+from curate.reporting.serve import QueryError, make_server, page_query, serve_in_thread
+from curate.reporting.source import open_sources
 
 
 def test_only_loopback(demo_dir):

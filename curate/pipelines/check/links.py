@@ -10,7 +10,6 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from curate.engines.base import FitStep, add_columns, extend_schema
 from curate.manifests import schema as S
 from curate.manifests.io import Manifest, open_manifest
 from curate.manifests.runinfo import Timer
@@ -19,6 +18,7 @@ from curate.pipelines.check.config import ISSUES, UNDECODABLE, CheckConfig
 from curate.pipelines.check.embedding_links import embedding_links
 from curate.pipelines.check.pixel_step import PIXEL_HASH
 from curate.pipelines.check.plan import Plan
+from curate.step import FitStep, add_columns, extend_schema
 
 SIGNALS = ("exact", "phash", "embedding")
 F = pa.field

@@ -6,7 +6,6 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 
-from curate.engines.base import Step, add_columns, extend_schema
 from curate.manifests import schema as S
 from curate.pipelines.check import pixels as X
 from curate.pipelines.check.config import PIXEL_ISSUES, CheckConfig
@@ -19,6 +18,7 @@ from curate.pipelines.embed.decode import (
     to_rgb,
 )
 from curate.pipelines.embed.loader import rows_of
+from curate.step import Step, add_columns, extend_schema
 
 WIDTH, HEIGHT = "width", "height"
 PIXEL_HASH, PHASH = "pixel_hash", "phash"

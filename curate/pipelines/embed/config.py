@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from curate.config import resolve_config
-from curate.engines.options import PROGRESS_MODES
+from curate.engines.options import MODEL_SHARD_ROWS
 from curate.pipelines.embed.decode import DEFAULT_MAX_PIXELS
 
 DTYPES = ("float16", "float32")
@@ -64,9 +64,6 @@ class EmbedConfig:
         Decompression-bomb guard: larger images get an error instead of being decoded.
     decode
         ``auto`` (nvjpeg on CUDA for JPEGs, PIL workers otherwise), ``pil``, ``torchvision``.
-    progress
-        Progress on stderr (images/s, ETA): ``True``/``"auto"`` (a bar on a terminal, one line
-        per shard in logs), ``"bar"``, ``"lines"``, or ``False``/``"off"``, as every step.
     """
 
     model: str = "ViT-B-32"
@@ -79,10 +76,9 @@ class EmbedConfig:
     text: bool = True
     precision: str = "auto"
     image_size: int | None = None
-    shard_rows: int = 10_000
+    shard_rows: int = MODEL_SHARD_ROWS
     max_pixels: int = DEFAULT_MAX_PIXELS
     decode: str = "auto"
-    progress: bool | str = True
 
     def __post_init__(self) -> None:
         if not self.model or not isinstance(self.model, str):
@@ -97,17 +93,8 @@ class EmbedConfig:
             raise ValueError(f"workers={self.workers!r}: use an integer >= 0 (0 = no processes).")
         if self.image_size is not None:
             _positive("image_size", self.image_size)
-        if not isinstance(self.progress, bool):
-            _choice("progress", self.progress, PROGRESS_MODES)
         if not (self.device in ("auto", "cpu") or self.device.startswith("cuda")):
             raise ValueError(f"device={self.device!r}: valid values are 'auto', 'cpu', 'cuda'.")
-
-    @property
-    def progress_mode(self) -> str:
-        """``progress`` as an engine progress mode."""
-        if isinstance(self.progress, bool):
-            return "auto" if self.progress else "off"
-        return self.progress
 
     def output_key(self) -> dict[str, Any]:
         """The options that determine the output, compared on resume."""

@@ -15,10 +15,11 @@ import pyarrow.parquet as pq
 
 from curate._malloc import reuse_heap
 from curate.engines import check_engine
+from curate.engines.options import progress_mode
 from curate.engines.progress import Progress
 from curate.errors import InputError, ManifestError
 from curate.manifests import schema as S
-from curate.manifests.io import Manifest, ManifestWriter, open_manifest
+from curate.manifests.io import Manifest, ManifestWriter, default_out, open_manifest
 from curate.manifests.runinfo import Timer, make_run_info, write_run_json
 from curate.pipelines.embed.batches import (
     CLIP_SCORE,
@@ -43,11 +44,14 @@ _KIND = re.compile(r"embed: ([a-z_]+):")
 
 def embed(
     manifest: str | os.PathLike | Manifest,
-    out: str | os.PathLike,
+    out: str | os.PathLike | None = None,
     *,
+    config: EmbedConfig | None = None,
+    engine: str = "local",
+    ray_address: str | None = None,
+    progress: bool | str = "auto",
     overwrite: bool = False,
     resume: bool = True,
-    config: EmbedConfig | None = None,
     **options: Any,
 ) -> Manifest:
     """Add L2-normalised image embeddings (and text embeddings, ``clip_score``) to a manifest.
@@ -59,21 +63,23 @@ def embed(
         get an error (fetch the images first, e.g. with img2dataset). A relative ``path`` is
         read from the working directory, else from the folder that holds the manifest.
     out
-        Output directory, written as one shard per ``shard_rows`` input rows.
+        Output directory, written as one shard per ``shard_rows`` input rows; default
+        ``NAME-embedded`` beside the input.
+    config
+        An :class:`EmbedConfig`, or its fields as keyword ``options``: ``model="ViT-B-32"``,
+        ``pretrained=None``, ``device="auto"``, ``dtype="float16"``, ``batch_size=256``,
+        ``workers=None``, ``compile=False``, ``text=True``, ``precision``, ``image_size``,
+        ``shard_rows``, ``max_pixels``, ``decode``.
+    engine, ray_address
+        ``"local"`` overlaps decoding in worker processes with the model; ``"ray"`` (and the
+        cluster to join) runs an :class:`~curate.pipelines.embed.step.EmbedStep` per actor.
+    progress
+        ``auto`` (a bar on a terminal, lines in logs), ``bar``, ``lines``, ``off``
+        (``True``/``False`` mean ``auto``/``off``).
     overwrite
         Replace an existing output.
     resume
         Finish an interrupted run into ``out``, skipping the shards it completed.
-    config
-        An :class:`EmbedConfig`; ``options`` override its fields.
-    **options
-        Any :class:`EmbedConfig` field: ``model="ViT-B-32"``, ``pretrained=None``,
-        ``device="auto"``, ``dtype="float16"``, ``batch_size=256``, ``workers=None``,
-        ``compile=False``, ``text=True``, ``precision``, ``image_size``, ``shard_rows``,
-        ``max_pixels``, ``decode``, ``progress``. Also ``engine="ray"`` (and
-        ``ray_address=``): the Ray engine runs an :class:`~curate.pipelines.embed.step.EmbedStep`
-        per actor (``--engine ray``); the default local run overlaps decoding in worker
-        processes with the model.
 
     Returns
     -------
@@ -83,11 +89,11 @@ def embed(
         when the manifest has text and the encoder a text tower. ``run.json`` holds the
         counts, failures by kind and timings.
     """
-    engine = options.pop("engine", "local")
-    ray_address = options.pop("ray_address", None)
     cfg = make_config(config, options)
     check_engine(engine)
+    mode = progress_mode(progress)
     m = open_manifest(manifest).validate()
+    out = out if out is not None else default_out(m.path, "embedded")
     _check_sources(m)
     timer = Timer()
     with timer("load_model"):
@@ -114,6 +120,7 @@ def embed(
             ray_address=ray_address,
             overwrite=overwrite,
             resume=resume,
+            progress=mode,
         )
     writer = ManifestWriter(
         out, overwrite=overwrite, resume=resume and not overwrite, schema=schema
@@ -122,7 +129,7 @@ def embed(
     done = writer.completed_shards()
     try:
         with timer("embed"):
-            _run(m, writer, enc, cfg, done, text_col)
+            _run(m, writer, enc, cfg, done, text_col, mode)
     except BaseException:
         writer.abort()
         raise
@@ -156,7 +163,6 @@ def _embed_on_engine(m, out, cfg, schema, text_col, enc, timer, **run_opts) -> M
             out,
             shard_rows=cfg.shard_rows,
             batch_size=cfg.batch_size * 4,
-            progress=cfg.progress_mode,
             **run_opts,
         )
     info = result.run_info
@@ -262,7 +268,7 @@ def _ahead(items: Iterator, n: int) -> Iterator:
 
 
 @reuse_heap()  # each batch reuses the last one's tensors' memory: no page faults
-def _run(m: Manifest, writer, enc, cfg: EmbedConfig, done: set[int], text_col) -> None:
+def _run(m: Manifest, writer, enc, cfg: EmbedConfig, done: set[int], text_col, mode: str) -> None:
     from concurrent.futures import ThreadPoolExecutor
 
     decoder, closers = _decoder(enc, cfg, str(m.path.resolve().parent))
@@ -273,7 +279,7 @@ def _run(m: Manifest, writer, enc, cfg: EmbedConfig, done: set[int], text_col) -
     depth = 3 if len(closers) > 1 else max(2, 2 * (closers[-1].workers or 1))
     with (
         ThreadPoolExecutor(1, thread_name_prefix="curate-write") as write_pool,
-        Progress(f"embed {enc.model_id}", total, mode=cfg.progress_mode) as bar,
+        Progress(f"embed {enc.model_id}", total, mode=mode) as bar,
     ):
         try:
             chunks = prefetch(iter_chunks(m, cfg.shard_rows, skip=done), depth=2)

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-from curate.engines.base import Resources, Step
 from curate.pipelines.embed.batches import ChunkResult, embed_batch
 from curate.pipelines.embed.config import EmbedConfig
 from curate.pipelines.embed.decode import decode_rows
 from curate.pipelines.embed.loader import rows_of
 from curate.pipelines.embed.registry import load_encoder
+from curate.step import Resources, Step
 
 
 class EmbedStep(Step):

@@ -7,14 +7,14 @@ from collections.abc import Callable
 
 import numpy as np
 
-from curate.pipelines.label_issues.config import LabelIssuesConfig
-from curate.pipelines.label_issues.features import Features
-from curate.pipelines.label_issues.predictors import (
+from curate.models.features import Features
+from curate.models.predictors import (
     PREDICTOR_INPUT,
     cross_val_pred_probs,
     fit_predict,
     small_classes,
 )
+from curate.pipelines.label_issues.config import LabelIssuesConfig
 
 
 class SmallClassWarning(UserWarning):

@@ -14,8 +14,8 @@ from __future__ import annotations
 import dataclasses
 
 from curate.manifests.io import Manifest
+from curate.models.features import has_embedding, pixel_side
 from curate.pipelines.label_issues.config import LabelIssuesConfig
-from curate.pipelines.label_issues.features import has_embedding, pixel_side
 from curate.pipelines.label_issues.plan import is_multilabel
 
 AUTO = "auto"

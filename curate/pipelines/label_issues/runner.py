@@ -19,6 +19,8 @@ from curate.errors import MissingExtraError
 from curate.manifests import schema as S
 from curate.manifests.io import Manifest, open_manifest, prepare_output
 from curate.manifests.runinfo import Timer, make_run_info
+from curate.models.features import load_features
+from curate.models.predictors import PREDICTOR_INPUT
 from curate.pipelines.label_issues.audit import ensemble, member_pred_probs, warn_small_classes
 from curate.pipelines.label_issues.choose import choose_predictor
 from curate.pipelines.label_issues.config import (
@@ -26,14 +28,12 @@ from curate.pipelines.label_issues.config import (
     CHUNKED_RANK_BY,
     LabelIssuesConfig,
 )
-from curate.pipelines.label_issues.features import load_features
 from curate.pipelines.label_issues.multilabel import (
     cross_val_pred_probs_multilabel,
     fit_predict_multilabel,
     rank_multilabel,
 )
 from curate.pipelines.label_issues.plan import Plan, make_plan
-from curate.pipelines.label_issues.predictors import PREDICTOR_INPUT
 from curate.pipelines.label_issues.ranking import (
     Chunks,
     Ranking,

@@ -10,6 +10,7 @@ import numpy as np
 import pyarrow as pa
 
 from curate.errors import InputError
+from curate.models.features import list_to_numpy
 
 DEFAULT_COLUMN = "pred_probs"
 
@@ -83,24 +84,6 @@ class PredProbsSource:
         if self.array is not None:
             return np.asarray(self.array)
         return np.concatenate(list(self.iter_chunks(1 << 16)))
-
-
-def list_to_numpy(col: pa.Array | pa.ChunkedArray, width: int) -> np.ndarray:
-    """A (fixed-size) list column of floats as a 2-D array without per-row Python work."""
-    if isinstance(col, pa.ChunkedArray):
-        col = col.combine_chunks()
-    if col.null_count:
-        rows = np.flatnonzero(col.is_null().to_numpy(zero_copy_only=False))[:5].tolist()
-        raise InputError(f"pred_probs column has null rows (first: {rows}); every row needs one.")
-    if pa.types.is_fixed_size_list(col.type):
-        values = col.flatten()
-    else:
-        lengths = col.value_lengths().to_numpy()
-        if (lengths != width).any():
-            bad = np.flatnonzero(lengths != width)[:5].tolist()
-            raise InputError(f"pred_probs rows {bad} do not have {width} entries.")
-        values = col.flatten()
-    return values.to_numpy(zero_copy_only=False).reshape(-1, width)
 
 
 def _split_column(spec: str) -> tuple[Path, str | None]:

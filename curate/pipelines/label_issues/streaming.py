@@ -17,8 +17,8 @@ import pyarrow.compute as pc
 from curate.errors import InputError
 from curate.manifests import schema as S
 from curate.manifests.io import Manifest, open_manifest
+from curate.models.features import list_to_numpy
 from curate.pipelines.label_issues.ranking import Ranking, chunk_rows, rank_chunked
-from curate.pipelines.label_issues.sources import list_to_numpy
 from curate.pipelines.label_issues.validate import check_chunk, warn_renormalised
 
 

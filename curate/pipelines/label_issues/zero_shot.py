@@ -58,7 +58,7 @@ def image_embeddings(
     manifest: Manifest, rows: np.ndarray, model: str, pretrained, meta
 ) -> np.ndarray:
     """Image embeddings from ``model`` for ``rows``: reused when present, else computed."""
-    from curate.pipelines.label_issues.features import read_embedding
+    from curate.models.features import read_embedding
 
     if _same_model(manifest, meta):
         return read_embedding(manifest, rows)

@@ -11,7 +11,13 @@ import numpy as np
 from curate.config import resolve_config
 from curate.engines import check_engine, run
 from curate.engines.workers import workers_for
-from curate.manifests.io import Manifest, open_manifest, prepare_output, write_manifest
+from curate.manifests.io import (
+    Manifest,
+    default_out,
+    open_manifest,
+    prepare_output,
+    write_manifest,
+)
 from curate.manifests.runinfo import Timer, write_run_json
 from curate.pipelines.cluster import centroids_path
 from curate.pipelines.prune.base import KEEP, PruneConfig, PruneMethod, UnknownMethodError
@@ -23,7 +29,7 @@ from curate.pipelines.prune.semdedup import SemDeDup
 from curate.pipelines.prune.space import default_scratch
 from curate.pipelines.prune.step import PruneDecision
 
-__all__ = ["METHODS", "PruneConfig", "PruneMethod", "default_out", "get_method", "prune"]
+__all__ = ["METHODS", "PruneConfig", "PruneMethod", "get_method", "prune"]
 
 #: The pruning methods by name; add a :class:`PruneMethod` subclass here to register one.
 METHODS: dict[str, type[PruneMethod]] = {
@@ -43,15 +49,6 @@ def get_method(name: str) -> PruneMethod:
         raise UnknownMethodError(
             f"unknown pruning method {name!r}; choose one of {', '.join(METHODS)}"
         ) from None
-
-
-def default_out(manifest_path: str | os.PathLike, suffix: str = "pruned") -> Path:
-    """Where a step writes when no ``out`` is given: ``NAME-pruned.parquet`` beside a
-    ``NAME.parquet`` input, ``DIR-pruned`` beside a directory manifest."""
-    p = Path(manifest_path)
-    if p.suffix == ".parquet":
-        return p.with_name(f"{p.stem}-{suffix}.parquet")
-    return p.with_name(f"{p.name}-{suffix}")
 
 
 def prune(
@@ -136,7 +133,7 @@ def prune(
     get_method(cfg.method)  # an unknown method fails before any work
     check_engine(engine)
     m = open_manifest(manifest).validate(required=())
-    out = Path(out) if out is not None else default_out(m.path)
+    out = Path(out) if out is not None else default_out(m.path, "pruned")
     if not overwrite:
         for path in (out, kept_out):
             if path is not None:

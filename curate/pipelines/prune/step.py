@@ -12,7 +12,6 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from curate.engines.base import FitStep, add_columns
 from curate.engines.workers import ThreadWorkers, Workers
 from curate.manifests import schema as S
 from curate.manifests.io import Manifest
@@ -21,6 +20,7 @@ from curate.pipelines.prune.base import KEEP, PRUNE_REASON, PruneConfig
 from curate.pipelines.prune.plan import Decided, Plan
 from curate.pipelines.prune.scan import id_strings
 from curate.pipelines.prune.space import default_scratch
+from curate.step import FitStep, add_columns
 
 
 class PruneDecision(FitStep):

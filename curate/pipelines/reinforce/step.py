@@ -7,10 +7,10 @@ import hashlib
 import numpy as np
 import pyarrow as pa
 
-from curate.engines.base import FitStep, Resources, add_columns, extend_schema
 from curate.manifests import schema as S
 from curate.manifests.io import Manifest
 from curate.pipelines.reinforce.config import ReinforceConfig
+from curate.step import FitStep, Resources, add_columns, extend_schema
 from curate.train.augment import (
     PARAM_NAMES,
     P,

@@ -26,11 +26,11 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from curate.engines.base import FitStep, Resources, add_columns, extend_schema
 from curate.manifests import schema as S
 from curate.pipelines.relabel.config import RelabelConfig
 from curate.pipelines.relabel.evidence import check_teacher, gather_evidence, given_labels
 from curate.pipelines.relabel.posterior import posterior_logits
+from curate.step import FitStep, Resources, add_columns, extend_schema
 
 SOFT_CLASSES = "soft_classes"
 SOFT_PROBS = "soft_probs"

@@ -182,7 +182,7 @@ def fit_head(
     ``folds=1`` one head is fit on every row and ``fold_of`` is empty (for a teacher that
     labels other rows, e.g. reinforce's augmented views of a train split).
     """
-    from curate.pipelines.label_issues.predictors import fold_indices
+    from curate.models.predictors import fold_indices
 
     y = np.asarray(labels, dtype=np.int64)
     ids = [str(i) for i in range(len(y))] if ids is None else list(ids)

@@ -18,7 +18,7 @@ import numpy as np
 
 from curate.errors import InputError, ManifestError
 from curate.manifests import schema as S
-from curate.pipelines.label_issues.cnn import SmallCNN
+from curate.models.cnn import SmallCNN
 from curate.pipelines.teachers.heads import OutOfFold
 from curate.pipelines.teachers.models import RESIZE_POLICY, Teacher, TeacherOutput, linear_cells
 
@@ -54,7 +54,7 @@ def gap_network(in_channels: int, n_classes: int):
 
 
 class GapCNN(SmallCNN):
-    """:class:`~curate.pipelines.label_issues.cnn.SmallCNN`'s training with the GAP network,
+    """:class:`~curate.models.cnn.SmallCNN`'s training with the GAP network,
     at a higher peak learning rate (the GAP network trains slower: 83.7% against 81.2% at
     SmallCNN's 2e-3, 4,000 Fashion-MNIST training rows, 8 epochs)."""
 
@@ -201,7 +201,7 @@ def labelled_pixels(
 def pixel_teacher(m, opts: dict) -> PixelCNNTeacher:
     """``--teacher cnn``: fold CNNs trained on the manifest's labels (``opts`` as in
     :func:`~curate.pipelines.teachers.build_teacher`, plus ``geometry`` and ``cnn_epochs``)."""
-    from curate.pipelines.label_issues.predictors import fold_indices
+    from curate.models.predictors import fold_indices
     from curate.pipelines.teachers.build import class_count, input_side, warn_small_classes
     from curate.pipelines.teachers.sizing import MAX_PIXEL_SIDE, probe_images, size_reason
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from curate.evaluate.harness import EvaluateResult
+from curate.evaluation.harness import EvaluateResult
 
 COLUMNS = ("subset", "rows", "excluded", "accuracy", "random", "Δ vs random", "reads",
            "worst class")  # fmt: skip

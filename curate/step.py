@@ -173,14 +173,3 @@ def extend_schema(schema: pa.Schema, fields: list[pa.Field]) -> pa.Schema:
     out = [new.pop(f.name, f) for f in schema]
     out.extend(f for f in fields if f.name in new)
     return pa.schema(out, metadata=schema.metadata)
-
-
-def fit_step(step: FitStep, manifest, workers) -> FitStep:
-    """``step.fit(manifest, workers)``, or ``step.fit(manifest)`` for a step whose ``fit``
-    takes no workers (steps written before the workers service)."""
-    import inspect
-
-    params = inspect.signature(step.fit).parameters
-    if "workers" in params or len(params) > 1:
-        return step.fit(manifest, workers)
-    return step.fit(manifest)

@@ -12,7 +12,6 @@ import pyarrow as pa
 from curate.errors import InputError, ManifestError
 from curate.manifests import schema as S
 from curate.manifests.io import Manifest
-from curate.pipelines.label_issues.sources import list_to_numpy
 
 #: Images up to this side (pixels) count as small: the CNN and pixel features use them as is.
 MAX_PIXEL_SIDE = 64
@@ -148,3 +147,24 @@ def load_features(
             feats.vectors = feats.pixels.reshape(len(rows), -1)
             feats.source = f"pixels ({feats.pixels.shape[1]}x{feats.pixels.shape[2]}^2)"
     return feats
+
+
+def list_to_numpy(
+    col: pa.Array | pa.ChunkedArray, width: int, name: str = "pred_probs"
+) -> np.ndarray:
+    """A (fixed-size) list column of floats as a 2-D array without per-row Python work;
+    ``name`` is the column the errors name."""
+    if isinstance(col, pa.ChunkedArray):
+        col = col.combine_chunks()
+    if col.null_count:
+        rows = np.flatnonzero(col.is_null().to_numpy(zero_copy_only=False))[:5].tolist()
+        raise InputError(f"{name} column has null rows (first: {rows}); every row needs one.")
+    if pa.types.is_fixed_size_list(col.type):
+        values = col.flatten()
+    else:
+        lengths = col.value_lengths().to_numpy()
+        if (lengths != width).any():
+            bad = np.flatnonzero(lengths != width)[:5].tolist()
+            raise InputError(f"{name} rows {bad} do not have {width} entries.")
+        values = col.flatten()
+    return values.to_numpy(zero_copy_only=False).reshape(-1, width)

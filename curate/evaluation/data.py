@@ -97,7 +97,7 @@ def _embeddings(m: Manifest, column: str, role: str) -> tuple[np.ndarray, np.nda
 
 
 def _pixels(m: Manifest, role: str) -> tuple[np.ndarray, np.ndarray]:
-    from curate.pipelines.label_issues.features import MAX_PIXEL_SIDE, read_pixels
+    from curate.models.features import MAX_PIXEL_SIDE, read_pixels
 
     if S.IMAGE not in m.schema.names:
         raise ManifestError(

@@ -7,8 +7,8 @@ import base64
 import numpy as np
 import pyarrow as pa
 
-from curate.report.sections import Limits, sample_per_group
-from curate.report.source import Source
+from curate.reporting.sections import Limits, sample_per_group
+from curate.reporting.source import Source
 
 #: Per-row colourings the map offers, by column (when the manifest has it).
 MAP_COLOURS = ("label", "cluster", "keep", "is_label_issue")

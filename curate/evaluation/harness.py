@@ -13,11 +13,11 @@ import numpy as np
 
 from curate.config import resolve_config
 from curate.errors import InputError
-from curate.evaluate.config import EvaluateConfig
-from curate.evaluate.data import Rows, load_rows
-from curate.evaluate.models import make_model
-from curate.evaluate.subsets import SubsetSpec, named_subsets, resolve_subset
-from curate.evaluate.testset import TestSet, choose_test, class_names
+from curate.evaluation.config import EvaluateConfig
+from curate.evaluation.data import Rows, load_rows
+from curate.evaluation.models import make_model
+from curate.evaluation.subsets import SubsetSpec, named_subsets, resolve_subset
+from curate.evaluation.testset import TestSet, choose_test, class_names
 from curate.manifests import schema as S
 from curate.manifests.io import Manifest, open_manifest
 

@@ -83,7 +83,7 @@ class PixelCNN:
     def fit_predict(
         self, X: np.ndarray, y: np.ndarray, X_test: np.ndarray, *, seed: int, n_classes: int
     ) -> np.ndarray:
-        from curate.pipelines.label_issues.cnn import SmallCNN
+        from curate.models.cnn import SmallCNN
 
         net = SmallCNN(n_classes=n_classes, seed=seed, epochs=self.epochs, device=self.device)
         return net.fit(X, y).predict_proba(X_test).argmax(axis=1).astype(np.int64)
@@ -94,7 +94,7 @@ MODELS = {"probe": LinearProbe, "cnn": PixelCNN}
 
 
 def make_model(cfg) -> LinearProbe | PixelCNN:
-    """The model a :class:`~curate.evaluate.config.EvaluateConfig` asks for."""
+    """The model a :class:`~curate.evaluation.config.EvaluateConfig` asks for."""
     if cfg.model == "probe":
         return LinearProbe(dim=cfg.probe_dim, C=cfg.probe_c)
     return PixelCNN(epochs=cfg.epochs, device=cfg.device, threads=cfg.threads)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from curate.report.source import Source
+from curate.reporting.source import Source
 
 #: prune_reason without its row-specific tail (``semdedup:dup_of=<id>`` -> ``semdedup:dup_of``).
 REASON_SQL = "regexp_replace(coalesce(prune_reason, 'removed'), '=.*$', '')"

@@ -35,8 +35,8 @@ _CSP = {
 
 
 def asset(name: str) -> str:
-    """The text of ``curate/report/assets/<name>``."""
-    return resources.files("curate.report").joinpath("assets", name).read_text(encoding="utf-8")
+    """The text of ``curate/reporting/assets/<name>``."""
+    return resources.files("curate.reporting").joinpath("assets", name).read_text(encoding="utf-8")
 
 
 def _js(serve: bool) -> str:
@@ -46,7 +46,7 @@ def _js(serve: bool) -> str:
 
 
 def render(data: dict, *, title: str = "curate report", serve: bool = False) -> str:
-    """The page for ``data`` (see :func:`curate.report.build.build_data`)."""
+    """The page for ``data`` (see :func:`curate.reporting.build.build_data`)."""
     payload = json.dumps({**data, "serve": serve}, separators=(",", ":"), allow_nan=False)
     payload = payload.replace("<", "\\u003c")  # only inside JSON strings: no </script> ends it
     return _TEMPLATE.format(

@@ -7,9 +7,9 @@ Every part is a bounded DuckDB query, like the other sections; the other manifes
 
 from __future__ import annotations
 
-from curate.report.sections import Limits, cards, sample_per_group
-from curate.report.source import Source
-from curate.report.thumbs import thumb_from_row
+from curate.reporting.sections import Limits, cards, sample_per_group
+from curate.reporting.source import Source
+from curate.reporting.thumbs import thumb_from_row
 
 #: Image issues shown as galleries, worst first: (flag, score, SQL order).
 GALLERIES = {
@@ -66,7 +66,7 @@ def _pairs(src: Source, flag: str, where: str, score: str, order: str, link: str
 def _against_side(src: Source, paths: list[str], ids: list[str]) -> dict:
     """Labels and thumbnails of the other manifest's rows in the leak pairs, by id (not as
     cards of this manifest: their ids may collide with its own)."""
-    from curate.report.source import open_sources
+    from curate.reporting.source import open_sources
 
     out: dict = {}
     for path in paths:

@@ -50,7 +50,7 @@ def _mlp(n_classes: int, seed: int):
 
 
 def _cnn(n_classes: int, seed: int):
-    from curate.pipelines.label_issues.cnn import SmallCNN
+    from curate.models.cnn import SmallCNN
 
     return SmallCNN(n_classes=n_classes, seed=seed)
 

@@ -15,7 +15,7 @@ RANDOM_MODES = ("uniform", "stratified")
 
 @dataclass(frozen=True)
 class EvaluateConfig:
-    """How each subset is trained and tested; see :func:`curate.evaluate.evaluate`."""
+    """How each subset is trained and tested; see :func:`curate.evaluation.evaluate`."""
 
     model: str = "probe"
     seeds: int = 3
@@ -31,7 +31,7 @@ class EvaluateConfig:
     embedding_column: str = S.EMBEDDING
 
     def __post_init__(self) -> None:
-        from curate.evaluate.models import MODELS
+        from curate.evaluation.models import MODELS
 
         if self.model not in MODELS:
             raise InputError(

@@ -10,8 +10,8 @@ import numpy as np
 import pyarrow.compute as pc
 
 from curate.errors import InputError, ManifestError
-from curate.evaluate.config import EvaluateConfig
-from curate.evaluate.data import IN_TEST, Rows, check_same_features, load_rows
+from curate.evaluation.config import EvaluateConfig
+from curate.evaluation.data import IN_TEST, Rows, check_same_features, load_rows
 from curate.manifests import schema as S
 from curate.manifests.io import Manifest, open_manifest
 
@@ -56,7 +56,7 @@ def choose_test(
 
 
 def _from_manifest(pool: Rows, m: Manifest, cfg: EvaluateConfig) -> TestSet:
-    from curate.evaluate.models import MODELS
+    from curate.evaluation.models import MODELS
 
     needs = MODELS[cfg.model].needs
     t = load_rows(m, needs=needs, embedding_column=cfg.embedding_column, role="the test set")

@@ -23,11 +23,11 @@ import duckdb
 from curate.errors import InputError
 from curate.manifests.catalog import register_decoders
 from curate.manifests.io import Manifest
-from curate.report.build import build_data, json_safe
-from curate.report.page import render
-from curate.report.sections import Limits
-from curate.report.source import Source, open_sources
-from curate.report.thumbs import thumb_from_row
+from curate.reporting.build import build_data, json_safe
+from curate.reporting.page import render
+from curate.reporting.sections import Limits
+from curate.reporting.source import Source, open_sources
+from curate.reporting.thumbs import thumb_from_row
 
 LOOPBACK = ("127.0.0.1", "localhost")
 MAX_PAGE = 500

@@ -11,11 +11,11 @@ from pathlib import Path
 
 from curate.errors import InputError
 from curate.manifests.io import Manifest
-from curate.report import check, clusters, extras, sections
-from curate.report.page import render
-from curate.report.sections import Limits
-from curate.report.source import Source, open_sources
-from curate.report.thumbs import thumb_from_row
+from curate.reporting import check, clusters, extras, sections
+from curate.reporting.page import render
+from curate.reporting.sections import Limits
+from curate.reporting.source import Source, open_sources
+from curate.reporting.thumbs import thumb_from_row
 
 #: The single-file page's thumbnail budget (each ~1-3 KB as a JPEG data URI).
 MAX_THUMBS = 2000
@@ -191,7 +191,7 @@ def report(
     evaluation
         ``curate evaluate``'s result JSON, shown as a table.
     limits
-        Gallery sizes (:class:`~curate.report.sections.Limits`).
+        Gallery sizes (:class:`~curate.reporting.sections.Limits`).
     max_thumbs
         Thumbnail budget over all manifests (default 2,000 for a file, 20,000 for a folder).
 

@@ -7,8 +7,8 @@ import os
 from pathlib import Path
 
 from curate.errors import InputError
-from curate.report.sections import Limits, sample_per_group
-from curate.report.source import Source
+from curate.reporting.sections import Limits, sample_per_group
+from curate.reporting.source import Source
 
 
 def _cols(src: Source, *extra: str) -> str:
