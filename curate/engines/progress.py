@@ -35,6 +35,8 @@ class Progress:
         ``"lines"`` or ``"off"``.
     stream
         Where lines go (default stderr).
+    unit
+        What is counted (``"rows"``; distill counts ``"iterations"``).
     """
 
     MODES = ("auto", "bar", "lines", "off")
@@ -42,11 +44,17 @@ class Progress:
     INTERVAL = LINE_EVERY_S
 
     def __init__(
-        self, label: str, total: int, *, mode: str = "auto", stream: TextIO | None = None
+        self,
+        label: str,
+        total: int,
+        *,
+        mode: str = "auto",
+        stream: TextIO | None = None,
+        unit: str = "rows",
     ) -> None:
         if mode not in self.MODES:
             raise ValueError(f"progress mode {mode!r}: valid modes are {', '.join(self.MODES)}")
-        self.label, self.total = label, total
+        self.label, self.total, self.unit = label, total, unit
         self.stream = stream or sys.stderr
         if mode == "auto":
             mode = "bar" if getattr(self.stream, "isatty", lambda: False)() else "lines"
@@ -62,7 +70,7 @@ class Progress:
         if self.mode == "bar":
             self._start_bar()
         elif self.mode == "lines":
-            self.line(f"{self.total:,} rows to process")
+            self.line(f"{self.total:,} {self.unit} to process")
             self._ticker = threading.Thread(target=self._tick, daemon=True)
             self._ticker.start()
         return self
@@ -88,7 +96,8 @@ class Progress:
         eta = self.eta()
         left = "--" if eta != eta else _clock(eta)  # NaN before the first rows
         return (
-            f"{self.done:,}/{self.total:,} rows, {self.rate:,.0f} rows/s, elapsed {elapsed}, "
+            f"{self.done:,}/{self.total:,} {self.unit}, {self.rate:,.0f} {self.unit}/s, "
+            f"elapsed {elapsed}, "
             f"ETA {left}"
         )
 
@@ -114,7 +123,7 @@ class Progress:
             console=Console(file=self.stream),
         )
         self._bar.start()
-        self._task = self._bar.add_task(self.label, total=self.total, rate="-- rows/s")
+        self._task = self._bar.add_task(self.label, total=self.total, rate=f"-- {self.unit}/s")
 
     @property
     def rate(self) -> float:
@@ -129,7 +138,7 @@ class Progress:
         """``rows`` more rows are done."""
         self.done += rows
         if self._bar is not None:
-            self._bar.update(self._task, advance=rows, rate=f"{self.rate:,.0f} rows/s")
+            self._bar.update(self._task, advance=rows, rate=f"{self.rate:,.0f} {self.unit}/s")
 
     def shard_done(self, index: int, shards: int) -> None:
         """One line per finished shard in log mode (the bar shows it already)."""

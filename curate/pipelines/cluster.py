@@ -19,6 +19,7 @@ import pyarrow.compute as pc
 
 from curate.config import resolve_config
 from curate.engines import check_engine, run
+from curate.engines.options import progress_mode
 from curate.engines.workers import ThreadWorkers, Workers, workers_for
 from curate.errors import InputError
 from curate.manifests import parallel as P
@@ -362,7 +363,7 @@ def cluster(
         ``error``; no row is dropped.
     """
     cfg = resolve_config(ClusterConfig, config, options, step="cluster")
-    engine = check_engine(engine)
+    engine, progress = check_engine(engine), progress_mode(progress)
     m = open_manifest(manifest).validate()
     out = Path(out) if out is not None else default_out(m.path, "clustered")
     if not overwrite:

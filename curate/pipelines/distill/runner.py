@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import re
@@ -11,8 +12,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 from curate.config import resolve_config
+from curate.engines import check_engine
+from curate.engines.options import progress_mode
+from curate.engines.progress import Progress
 from curate.errors import InputError
-from curate.manifests.io import IN_PROGRESS, Manifest, open_manifest, prepare_output
+from curate.manifests.io import IN_PROGRESS, Manifest, default_out, open_manifest, prepare_output
 from curate.manifests.runinfo import make_run_info
 from curate.pipelines.distill import checkpoint as ckpt
 from curate.pipelines.distill.config import DistillConfig
@@ -97,13 +101,14 @@ def _start(real, val, cfg: DistillConfig, out: Path, resume: bool, device: str, 
 
 def distill(
     manifest: str | os.PathLike | Manifest,
-    out: str | os.PathLike,
+    out: str | os.PathLike | None = None,
     *,
     config: DistillConfig | None = None,
+    engine: str = "local",
+    ray_address: str | None = None,
     overwrite: bool = False,
     resume: bool = True,
-    progress: Callable[[int, int, float], None] | None = None,
-    log: Callable[[str], None] | None = None,
+    progress: bool | str | Callable[[int, int, float], None] = "auto",
     **options,
 ) -> Manifest:
     """Condense a labelled manifest into ``ipc`` synthetic images per class.
@@ -115,18 +120,25 @@ def distill(
     out
         The synthetic manifest (a directory): ``id``, ``label``, ``image`` (PNG, de-normalised
         uint8), ``pixels`` (the exact float32 values, normalised), ``source_id`` (the real row
-        a synthetic image started from; null for noise), with ``run.json``.
+        a synthetic image started from; null for noise), with ``run.json``; default
+        ``NAME-distilled`` beside the input.
     config, **options
         A :class:`DistillConfig`, or its fields as keywords (``method``, ``ipc``, ``lr``, ...).
         With ``lr="select"`` (DataDAM's default, ``auto``) the learning rate is chosen on a
         validation split cut from the training rows (:mod:`curate.pipelines.distill.select`).
+    engine, ray_address
+        Only ``"local"``: the synthetic images are one optimisation in one process (its
+        ``device`` option picks the GPU); ``"ray"`` is an error saying so.
     overwrite, resume
         Replace an existing output; resume an interrupted one from its last checkpoint.
     progress
-        Called as ``progress(iteration, iterations, loss)`` after every iteration, counting
-        the candidates' iterations when a learning rate is chosen.
-    log
-        Called with a line per learning-rate candidate and the choice.
+        ``auto`` (a bar on a terminal, a line at least every 25 s in logs), ``bar``,
+        ``lines`` or ``off`` over the iterations (the candidates' included when a learning
+        rate is chosen); or a callable, called as ``progress(iteration, iterations, loss)``
+        after every iteration.
+    **options
+        :class:`DistillConfig` fields, and ``log``: called with a line per learning-rate
+        candidate and the choice.
 
     Returns
     -------
@@ -135,11 +147,16 @@ def distill(
         (``lr``) and how it was chosen (``lr_selection``), seeds, normalisation,
         per-iteration time and peak memory.
     """
-    import torch
-
+    log: Callable[[str], None] | None = options.pop("log", None)
     cfg = resolve_config(DistillConfig, config, options, step="distill")
+    if check_engine(engine) != "local":
+        raise InputError(
+            "distill runs in one process (one optimisation of the synthetic images): use "
+            "engine='local' and device='cuda' for a GPU."
+        )
     t_start = time.perf_counter()
     src = open_manifest(manifest)
+    out = out if out is not None else default_out(src.path, "distilled")
     real = load_real(src, split=cfg.split, image_size=cfg.image_size)
     val = None
     if cfg.selects_lr:
@@ -150,11 +167,10 @@ def distill(
     out = prepare_output(out, overwrite=overwrite, resume=resume)
     out.mkdir(parents=True, exist_ok=True)
     (out / IN_PROGRESS).touch()
-    total, tick, main_tick = _ticks(cfg, progress)
-    with torch.random.fork_rng(devices=[]):
-        state, lr, resumed_from = _start(real, val, cfg, out, resume, device, tick, log)
-        loop = MatchingLoop(real, dataclasses.replace(cfg, lr=lr), state, device)
-        state, timings = optimise(loop, state, until=cfg.iterations, out=out, progress=main_tick)
+    with contextlib.ExitStack() as stack:
+        total, tick, main_tick = _ticks(cfg, _callback(progress, cfg, stack))
+        state, lr, resumed_from, timings = _optimise(real, val, cfg, out, resume, device,
+                                                     (tick, main_tick), log)  # fmt: skip
     _add_choice_timings(timings, state.selection if resumed_from is None else None)
     timings["total_s"] = round(time.perf_counter() - t_start, 3)
     info = make_run_info(
@@ -183,6 +199,38 @@ def distill(
     write_synthetic(out, state, real, cfg, info)
     ckpt.checkpoint_path(out).unlink(missing_ok=True)
     return open_manifest(out)
+
+
+def _optimise(real, val, cfg, out, resume, device, ticks, log):
+    """The learning-rate choice (when asked) and the matching loop, on a forked RNG."""
+    import torch
+
+    tick, main_tick = ticks
+    with torch.random.fork_rng(devices=[]):
+        state, lr, resumed_from = _start(real, val, cfg, out, resume, device, tick, log)
+        loop = MatchingLoop(real, dataclasses.replace(cfg, lr=lr), state, device)
+        state, timings = optimise(loop, state, until=cfg.iterations, out=out, progress=main_tick)
+    return state, lr, resumed_from, timings
+
+
+def _callback(progress, cfg: DistillConfig, stack: contextlib.ExitStack):
+    """``progress`` as ``callback(iteration, iterations, loss)`` (None for ``"off"``): a
+    callable as given, a mode through :class:`~curate.engines.progress.Progress`."""
+    if callable(progress):
+        return progress
+    mode = progress_mode(progress)
+    if mode == "off":
+        return None
+    bar = None
+
+    def tick(i: int, total: int, loss: float) -> None:
+        nonlocal bar
+        if bar is None:
+            label = f"distill {cfg.method} ipc {cfg.ipc}"
+            bar = stack.enter_context(Progress(label, total, mode=mode, unit="iterations"))
+        bar.advance(i - bar.done)
+
+    return tick
 
 
 def _add_choice_timings(timings: dict, selection: dict | None) -> None:

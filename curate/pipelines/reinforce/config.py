@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from curate.engines.options import MODEL_SHARD_ROWS
 from curate.train.augment import MIXES, POLICIES, get_policy
 
 
@@ -40,6 +41,8 @@ class ReinforceConfig:
         (:func:`curate.train.calibration.calibrate_student`). None, or no such rows: no record.
     batch_size
         Rows per batch: mixing partners are drawn within one.
+    shard_rows
+        Rows per output shard: the unit an interrupted run does not redo.
     device
         ``auto``, ``cpu`` or ``cuda``.
     """
@@ -57,10 +60,11 @@ class ReinforceConfig:
     teacher_split: str | None = None
     calibration_split: str | None = "val"
     batch_size: int = 64
+    shard_rows: int = MODEL_SHARD_ROWS
     device: str = "auto"
 
     def __post_init__(self) -> None:
-        for name in ("augs", "top_k", "batch_size"):
+        for name in ("augs", "top_k", "batch_size", "shard_rows"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ValueError(f"{name}={value!r}: must be a positive integer.")

@@ -8,7 +8,7 @@ from typing import Any
 from curate.config import resolve_config
 from curate.engines import check_engine, run
 from curate.manifests import schema as S
-from curate.manifests.io import Manifest, open_manifest
+from curate.manifests.io import Manifest, default_out, open_manifest
 from curate.manifests.runinfo import write_run_json
 from curate.pipelines.reinforce.calibrate import calibrate, teacher_sha256
 from curate.pipelines.reinforce.config import ReinforceConfig
@@ -20,10 +20,13 @@ TEACHER_DIR = "teacher"
 
 def reinforce(
     manifest: str | os.PathLike | Manifest,
-    out: str | os.PathLike,
+    out: str | os.PathLike | None = None,
     *,
-    overwrite: bool = False,
     config: ReinforceConfig | None = None,
+    engine: str = "local",
+    ray_address: str | None = None,
+    progress: bool | str = "auto",
+    overwrite: bool = False,
     **options: Any,
 ) -> Manifest:
     """Reinforce a labelled manifest (ImageNet+-style): per image, ``augs`` seeded views and
@@ -37,21 +40,23 @@ def reinforce(
         Output directory: every input row and column, plus ``content_hash``, ``aug_params``
         (float16, ``augs x len(PARAM_NAMES)``), ``aug_partner`` (the mixed-in row's id per
         view), ``soft_classes`` (int16) and ``soft_probs`` (float16), ``augs x top_k`` each;
-        ``teacher/`` holds the teacher's description and fitted head.
+        ``teacher/`` holds the teacher's description and fitted head. Default
+        ``NAME-reinforced`` beside the input.
+    config, **options
+        A :class:`ReinforceConfig` or its fields (``augs``, ``top_k``, ``policy``, ``mix``,
+        ``seed``, ``teacher``, ``shard_rows``, ...).
+    engine, ray_address
+        ``"local"`` or ``"ray"`` (and the cluster to join).
+    progress
+        ``auto``, ``bar``, ``lines`` or ``off``.
     overwrite
         Replace an existing output (else an interrupted run resumes, shard by shard: view
         parameters are keyed by row id and view index, so reruns are identical).
-    config, **options
-        A :class:`ReinforceConfig` or its fields (``augs``, ``top_k``, ``policy``, ``mix``,
-        ``seed``, ``teacher``, ...); ``engine="ray"``/``ray_address=`` run it on Ray;
-        ``progress=`` as the engines take it.
     """
-    engine = options.pop("engine", "local")
-    ray_address = options.pop("ray_address", None)
-    progress = options.pop("progress", "auto")
     cfg = resolve_config(ReinforceConfig, config, options, step="reinforce")
     check_engine(engine)
     m = open_manifest(manifest).validate()
+    out = out if out is not None else default_out(m.path, "reinforced")
     step = ReinforceStep(cfg)
     result = run(
         step,
@@ -61,7 +66,7 @@ def reinforce(
         ray_address=ray_address,
         overwrite=overwrite,
         batch_size=cfg.batch_size,
-        shard_rows=10_000,
+        shard_rows=cfg.shard_rows,
         progress=progress,
     )
     step.teacher_.save(result.path / TEACHER_DIR)

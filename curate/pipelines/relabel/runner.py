@@ -7,7 +7,8 @@ import sys
 from collections.abc import Callable
 
 from curate.config import resolve_config
-from curate.manifests.io import Manifest, open_manifest
+from curate.engines.options import MODEL_SHARD_ROWS, progress_mode
+from curate.manifests.io import Manifest, default_out, open_manifest
 from curate.pipelines.relabel.config import RelabelConfig
 from curate.pipelines.relabel.step import RelabelStep
 
@@ -17,12 +18,12 @@ ENGINE_OPTIONS = ("shard_rows", "resume", "workers")
 
 def relabel(
     manifest: str | os.PathLike | Manifest,
-    out: str | os.PathLike,
+    out: str | os.PathLike | None = None,
     *,
     config: RelabelConfig | None = None,
     engine: str = "local",
     ray_address: str | None = None,
-    progress: str = "auto",
+    progress: bool | str = "auto",
     overwrite: bool = False,
     log: Callable[[str], None] | None = None,
     **options,
@@ -39,14 +40,15 @@ def relabel(
     ----------
     manifest, out
         Input manifest (``id``, images, ``label`` unless the teacher is your classifier);
-        output directory.
+        output directory (default ``NAME-relabeled`` beside the input).
     config, **options
         A :class:`RelabelConfig`, or its fields as keywords (``teacher``, ``target``,
         ``prior``, ``temperature``, ``head``, ``folds``, ``seed``, ``weak_teacher``,
         ``top_k``, ``threshold``, ``image_size``, ``device``, ``batch_size``, ...).
     engine, ray_address, progress, overwrite
         Engine options (``local`` or ``ray``; an interrupted run resumes from its finished
-        shards). ``shard_rows``, ``resume`` and ``workers`` in ``options`` go to the engine.
+        shards). ``shard_rows`` (default 10,000), ``resume`` and ``workers`` in ``options`` go
+        to the engine.
     log
         Messages of the fit (the teacher choice, features, folds, the noise channel); None:
         lines on stderr unless ``progress="off"``.
@@ -69,8 +71,11 @@ def relabel(
     from curate.engines import run
 
     run_options = {k: options.pop(k) for k in ENGINE_OPTIONS if k in options}
+    run_options.setdefault("shard_rows", MODEL_SHARD_ROWS)  # a teacher on every row: minutes
     cfg = resolve_config(RelabelConfig, config, options, step="relabel")
     m = open_manifest(manifest).validate()
+    out = out if out is not None else default_out(m.path, "relabeled")
+    progress = progress_mode(progress)
     if log is None and progress != "off":
         log = _stderr_lines
     step = RelabelStep(cfg, log=log)
