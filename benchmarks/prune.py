@@ -43,8 +43,17 @@ def _cpu_s() -> float:
     return round(r.ru_utime + r.ru_stime, 1)
 
 
-def generate(path: Path, n: int, clusters: int, seed: int = 0, test_fraction: float = 0.0) -> None:
-    """Unit vectors around random centres; per-concept spread varies; 5% near-duplicates.
+def generate(
+    path: Path,
+    n: int,
+    clusters: int,
+    seed: int = 0,
+    test_fraction: float = 0.0,
+    dup_frac: float = 0.05,
+    id_digits: int = 9,
+) -> None:
+    """Unit vectors around random centres; per-concept spread varies; ``dup_frac`` of the
+    rows are near-copies (cosine ~0.999) of another row of their 100k-row block.
     ``test_fraction`` > 0 adds a ``split`` column with that share of seeded ``test`` rows."""
     from curate.manifests import schema as S
     from curate.manifests.io import ManifestWriter
@@ -64,12 +73,12 @@ def generate(path: Path, n: int, clusters: int, seed: int = 0, test_fraction: fl
             m = min(chunk, n - start)
             c = rng.choice(clusters, m, p=weights)
             x = centres[c] + spread[c, None] * rng.normal(size=(m, D)).astype(np.float32)
-            dup = np.flatnonzero(rng.random(m) < 0.05)
+            dup = np.flatnonzero(rng.random(m) < dup_frac)
             src = rng.integers(0, m, len(dup))
             x[dup] = x[src] + 0.002 * rng.normal(size=(len(dup), D)).astype(np.float32)
             x /= np.linalg.norm(x, axis=1, keepdims=True)
             flat = pa.array(x.astype(np.float16).ravel())
-            ids = pa.array([f"g{i:09d}" for i in range(start, start + m)])
+            ids = pa.array([f"g{i:0{id_digits}d}" for i in range(start, start + m)])
             emb = pa.FixedSizeListArray.from_arrays(flat, D)
             cols = {S.ID: ids, S.EMBEDDING: emb}
             if test_fraction:

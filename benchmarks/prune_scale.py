@@ -31,7 +31,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-import pyarrow as pa
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _cgroup import limited, parse_size
@@ -40,31 +39,11 @@ D = 512
 
 
 def generate(path: Path, n: int, concepts: int = 2000, dup_frac: float = 0.02, seed: int = 0):
-    """Unit vectors around ``concepts`` directions of varying spread; ``dup_frac`` of the rows
-    are near-copies (cosine ~0.999) of another row of their 100k-row block."""
-    from curate.manifests import schema as S
-    from curate.manifests.io import ManifestWriter
+    """benchmarks/prune.py's generator: unit vectors around ``concepts`` directions of varying
+    spread; ``dup_frac`` of the rows are near-copies of another row of their 100k-row block."""
+    from prune import generate as clustered
 
-    rng = np.random.default_rng(seed)
-    centres = rng.normal(size=(concepts, D)).astype(np.float32)
-    centres /= np.linalg.norm(centres, axis=1, keepdims=True)
-    spread = rng.uniform(0.02, 0.06, concepts).astype(np.float32)
-    weights = rng.dirichlet(np.full(concepts, 2.0))
-    field = S.embedding_field(S.EMBEDDING, D, "float16", model="generated")
-    schema = pa.schema([pa.field(S.ID, pa.string()), field])
-    with ManifestWriter(path, schema=schema) as w:
-        for start in range(0, n, 100_000):
-            m = min(100_000, n - start)
-            c = rng.choice(concepts, m, p=weights)
-            x = centres[c] + spread[c, None] * rng.normal(size=(m, D)).astype(np.float32)
-            dup = np.flatnonzero(rng.random(m) < dup_frac)
-            src = rng.integers(0, m, len(dup))
-            x[dup] = x[src] + 0.002 * rng.normal(size=(len(dup), D)).astype(np.float32)
-            x /= np.linalg.norm(x, axis=1, keepdims=True)
-            emb = pa.FixedSizeListArray.from_arrays(pa.array(x.astype(np.float16).ravel()), D)
-            ids = pa.array([f"g{i:010d}" for i in range(start, start + m)])
-            w.write(pa.table({S.ID: ids, S.EMBEDDING: emb}, schema=schema))
-        w.close()
+    clustered(path, n, concepts, seed, dup_frac=dup_frac, id_digits=10)
 
 
 def bare(path: Path, k: int, seed: int) -> dict:
