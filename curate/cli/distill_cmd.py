@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import time
 from pathlib import Path
 from typing import Any
@@ -11,9 +12,11 @@ from rich.table import Table
 
 from curate.cli.params import argument, command, option
 from curate.errors import InputError
+from curate.evaluation.distill_eval import EvalProtocol, distill_eval
 from curate.pipelines.distill.config import DistillConfig
 
-_D = DistillConfig()
+_D, _P = DistillConfig(), EvalProtocol()  # the library's defaults, shown by --help
+_E = {k: p.default for k, p in inspect.signature(distill_eval).parameters.items()}
 
 DISTILL_PARAMS = [
     argument("manifest", Path, help="Labelled manifest with image bytes."),
@@ -47,15 +50,15 @@ EVAL_PARAMS = [
     argument("synthetic", list[Path], help="One or more synthetic manifests (same IPC)."),
     option("real", Path, ..., help="The real manifest (train and test splits)."),
     option("out", Path | None, None, "--out", "-o", help="Results directory (default SYN-eval)."),
-    option("test_split", str, "test", help="Split to test on."),
-    option("train_split", str, "train", help="Split the random baseline draws from."),
-    option("whole", bool, False, help="Also train on the whole train split."),
-    option("epochs", int, 1000, help="Training epochs per net (fewer: a reduced protocol)."),
-    option("nets", int, 10, help="Nets per set (fewer: a reduced protocol)."),
-    option("draws", int, 5, help="Random real draws; net i uses draw i mod draws."),
-    option("test_rows", int | None, None, help="Test on a seeded subset (reduced)."),
-    option("device", str, "auto", help="auto, cpu, cuda or cuda:N."),
-    option("seed", int, 0, help="Seed of the draws and the nets."),
+    option("test_split", str, _E["test_split"], help="Split to test on."),
+    option("train_split", str, _E["train_split"], help="Split the random baseline draws from."),
+    option("whole", bool, _E["whole"], help="Also train on the whole train split."),
+    option("epochs", int, _P.epochs, help="Training epochs per net (fewer: a reduced protocol)."),
+    option("nets", int, _P.nets, help="Nets per set (fewer: a reduced protocol)."),
+    option("draws", int, _P.draws, help="Random real draws; net i uses draw i mod draws."),
+    option("test_rows", int | None, _P.test_rows, help="Test on a seeded subset (reduced)."),
+    option("device", str, _P.device, help="auto, cpu, cuda or cuda:N."),
+    option("seed", int, _P.seed, help="Seed of the draws and the nets."),
     option("overwrite", bool, False, help="Replace an existing results directory."),
 ]
 

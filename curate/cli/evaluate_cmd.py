@@ -8,6 +8,9 @@ from typing import Any
 import typer
 
 from curate.cli.params import argument, command, option
+from curate.evaluation.config import EvaluateConfig
+
+_D = EvaluateConfig()  # the library's defaults, shown by --help
 
 EVALUATE_PARAMS = [
     argument("pool", Path, help="The manifest the subsets come from (id, label, embedding)."),
@@ -18,15 +21,15 @@ EVALUATE_PARAMS = [
     option("test_split", str | None, None, help="Test on POOL's rows with this split value."),
     option("test_fraction", float | None, None,
            help="Test on a seeded held-out fraction of POOL's usable rows (e.g. 0.2)."),
-    option("test_seed", int, 0, help="Seed of the --test-fraction hold-out."),
-    option("seeds", int, 3, help="Training seeds (and random draws) per subset."),
-    option("model", str, "probe", help="probe (linear, on the embedding) or cnn (pixels)."),
-    option("random", str, "uniform",
+    option("test_seed", int, _D.test_seed, help="Seed of the --test-fraction hold-out."),
+    option("seeds", int, _D.seeds, help="Training seeds (and random draws) per subset."),
+    option("model", str, _D.model, help="probe (linear, on the embedding) or cnn (pixels)."),
+    option("random", str, _D.random,
            help="Random baseline: uniform, or stratified (the subset's per-class counts)."),
-    option("epochs", int, 8, help="cnn: training epochs."),
-    option("device", str, "auto", help="cnn: auto (CUDA when present), cuda or cpu."),
-    option("threads", int | None, None, help="cnn: CPU torch threads (default: up to 4)."),
-    option("embedding_column", str, "embedding", help="probe: the vector column to use."),
+    option("epochs", int, _D.epochs, help="cnn: training epochs."),
+    option("device", str, _D.device, help="cnn: auto (CUDA when present), cuda or cpu."),
+    option("threads", int | None, _D.threads, help="cnn: CPU torch threads (default: up to 4)."),
+    option("embedding_column", str, _D.embedding_column, help="probe: the vector column to use."),
     option("out", Path | None, None, "--out", "-o", help="Also write the result as JSON."),
 ]  # fmt: skip
 
