@@ -23,6 +23,7 @@ import pyarrow as pa
 from curate.errors import InputError, ManifestError
 from curate.manifests import schema as S
 from curate.manifests.io import Manifest, open_manifest, write_manifest
+from curate.manifests.runinfo import make_run_info
 
 KINDS = ("correct", "in_label_set", "label_error", "mistake")
 ISSUE = "is_label_issue"
@@ -155,5 +156,12 @@ def mistakes(
             if name in full.column_names:
                 full = full.drop([name])
             full = full.append_column(name, table.column(name))
-        write_manifest(full, out, overwrite=overwrite)
+        given = pred_probs if isinstance(pred_probs, str | os.PathLike) else "array"
+        info = make_run_info(
+            "mistakes",
+            config={"model": model} if model is not None else {"pred_probs": str(given)},
+            inputs={"manifest": m.path},
+            counts=result.summary,
+        )
+        write_manifest(full, out, overwrite=overwrite, run_info=info)
     return result
