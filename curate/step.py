@@ -18,6 +18,7 @@ batch by batch.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -25,6 +26,9 @@ import pyarrow as pa
 
 from curate.errors import CurateError
 from curate.manifests import schema as S
+
+#: ``Step.__call__``'s "not prepared ahead" marker (None may be a stage's result).
+NOT_PREPARED: Any = object()
 
 
 @dataclass(frozen=True)
@@ -48,6 +52,24 @@ class Resources:
     def __post_init__(self) -> None:
         if self.cpus < 0 or self.gpus < 0 or (self.memory is not None and self.memory < 0):
             raise ValueError(f"Resources must not be negative, got {self}")
+
+
+@dataclass(frozen=True)
+class PrepareStage:
+    """CPU-side work a step declares on each batch before ``process`` (decoding images):
+    ``fn(table)`` needs nothing :meth:`Step.setup` loads and must pickle. The local engine runs
+    it in ``workers`` processes (0: one thread), ``depth`` batches ahead of the model, each
+    process first calling ``init`` (e.g. one thread per process); other engines call ``fn``
+    in place. The step then gets the result in :meth:`Step.process_prepared`."""
+
+    fn: Callable[[pa.Table], Any]
+    workers: int = 1
+    depth: int = 2
+    init: Callable[[], None] | None = None
+
+    def __post_init__(self) -> None:
+        if self.workers < 0 or self.depth < 1:
+            raise ValueError(f"PrepareStage needs workers >= 0 and depth >= 1, got {self}")
 
 
 class StepError(CurateError):
@@ -95,6 +117,16 @@ class Step:
         always call this one; the default ignores ``rows``."""
         return self.process(table)
 
+    def prepare_stage(self) -> PrepareStage | None:
+        """The step's CPU-side stage, or None (the default: ``process`` does everything).
+        Called after ``setup``; a step with a stage implements :meth:`process_prepared`."""
+        return None
+
+    def process_prepared(self, table: pa.Table, prepared: Any) -> pa.Table:
+        """``process`` for a step with a :class:`PrepareStage`: ``prepared`` is
+        ``stage.fn(table)``, computed ahead (local engine) or in place."""
+        raise NotImplementedError
+
     def count(self, table: pa.Table) -> dict[str, int]:
         """Counts for run.json from one output batch (summed over batches by the engine)."""
         return {}
@@ -112,12 +144,24 @@ class Step:
         return dataclasses.asdict(cfg) if dataclasses.is_dataclass(cfg) else {}
 
     # -- what engines call -----------------------------------------------------------------
-    def __call__(self, batch: pa.Table | pa.RecordBatch, rows: slice | None = None) -> pa.Table:
-        """``process_rows`` with the contract checked: every row kept, in order."""
+    def __call__(
+        self,
+        batch: pa.Table | pa.RecordBatch,
+        rows: slice | None = None,
+        prepared: Any = NOT_PREPARED,
+    ) -> pa.Table:
+        """``process_rows`` (or ``process_prepared``, the stage run here unless ``prepared`` is
+        given) with the contract checked: every row kept, in order."""
         table = batch if isinstance(batch, pa.Table) else pa.Table.from_batches([batch])
         if rows is None:
             rows = slice(0, table.num_rows)
-        out = self.process_rows(table, rows)
+        stage = self.prepare_stage()
+        if stage is not None:
+            if prepared is NOT_PREPARED:
+                prepared = stage.fn(table)
+            out = self.process_prepared(table, prepared)
+        else:
+            out = self.process_rows(table, rows)
         if out.num_rows != table.num_rows:
             raise StepError(
                 f"step {self.name!r} returned {out.num_rows} rows for a batch of "

@@ -14,30 +14,37 @@ import math
 import os
 import time
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
+
 from curate.config import resolve_config
 from curate.engines.options import RunOptions
+from curate.engines.processes import prepared, process_pool
 from curate.engines.progress import Progress
 from curate.engines.workers import ThreadWorkers, fit_step
 from curate.errors import InputError
 from curate.manifests import parallel as P
 from curate.manifests.io import Manifest, ManifestWriter, open_manifest
 from curate.manifests.runinfo import fingerprint, make_run_info
-from curate.step import FitStep, Step
+from curate.step import NOT_PREPARED, FitStep, Step
 
 #: Resume record inside an output directory that is still in progress.
 RESUME_MARKER = "_CURATE_RESUME.json"
 
 
 def plan_shards(m: Manifest, shard_rows: int, workers: int) -> list[tuple[int, int]]:
-    """Row ranges, one per output shard: about ``shard_rows`` rows each (cuts move to the
-    nearest row-group start, so no two shards decode one row group), and at least ``workers``
-    of them when the manifest is large enough to share out."""
+    """Row ranges, one per output shard: about ``shard_rows`` rows each, and at least
+    ``workers`` of them when the manifest is large enough to share out. Shards run on
+    several threads start at row-group starts (no two threads decode one row group); one
+    at a time, they are cut at ``shard_rows`` exactly (the unit of resume the user asked for,
+    however large the input's row groups)."""
     n = m.num_rows
     parts = max(workers, math.ceil(n / shard_rows)) if n else 0
-    return P.row_ranges(n, parts, max_rows=shard_rows, starts=m.row_group_starts())
+    starts = m.row_group_starts() if workers > 1 else None
+    return P.row_ranges(n, parts, max_rows=shard_rows, starts=starts)
 
 
 def _resume_key(step: Step, m: Manifest, shards: list) -> dict[str, Any]:
@@ -64,6 +71,10 @@ def check_resume(out: Path, key: dict[str, Any]) -> list[tuple[int, int]]:
         same = {k: before.get(k) == key[k] for k in ("step", "config", "input", "rows")}
         if not all(same.values()):
             diff = [k if k != "input" else "input manifest" for k, ok in same.items() if not ok]
+            if not same["config"]:  # name the options that differ
+                was, now = before.get("config") or {}, key["config"]
+                keys = sorted(k for k in {*was, *now} if was.get(k) != now.get(k))
+                diff[diff.index("config")] = ", ".join(keys) or "config"
             raise InputError(
                 f"{out}: holds an interrupted {before.get('step')} run with a different "
                 f"{', '.join(diff)}; rerun with the same options to resume, or pass "
@@ -168,13 +179,24 @@ class ShardedRun:
         return Manifest(self.writer.out)
 
 
+def _batches(step: Step, m: Manifest, rows, opts) -> Iterator[tuple[pa.Table, Any]]:
+    """A shard's batches, each with its prepared stage result when the step has a stage."""
+    tables = (
+        b if isinstance(b, pa.Table) else pa.Table.from_batches([b])
+        for b in m.iter_batches(batch_size=opts["batch_size"], rows=rows, prefetch=1)
+    )
+    if opts["pool"] is None:
+        return ((t, NOT_PREPARED) for t in tables)
+    return prepared(tables, step.prepare_stage(), opts["pool"])
+
+
 def _run_shard(step: Step, m: Manifest, writer: ManifestWriter, index: int, rows, opts) -> None:
     counts: Counter = Counter()
     stream = writer.open_shard(index)
     try:
         lo = rows[0]
-        for batch in m.iter_batches(batch_size=opts["batch_size"], rows=rows, prefetch=1):
-            out = step(batch, slice(lo, lo + batch.num_rows))
+        for batch, ready in _batches(step, m, rows, opts):
+            out = step(batch, slice(lo, lo + batch.num_rows), ready)
             lo += batch.num_rows
             stream.write(out)
             counts.update(step.count(out))
@@ -226,18 +248,24 @@ def run_local(
     job.timings["setup"] = round(time.perf_counter() - t1, 4)
     todo = job.open()
     rows_todo = job.rows_in(todo)
+    stage = job.step.prepare_stage()
+    pool = process_pool(stage.workers, stage.init) if stage and todo else None  # before threads
     t2 = time.perf_counter()
-    with Progress(job.step.name, rows_todo, mode=opt.progress) as bar:
-        if job.done:
-            bar.line(f"resuming: {len(job.done)} of {len(job.shards)} shards already done")
-        opts = {"batch_size": opt.batch_size, "progress": bar, "shards": len(job.shards)}
-        try:
+    try:
+        with Progress(job.step.name, rows_todo, mode=opt.progress) as bar:
+            if job.done:
+                bar.line(f"resuming: {len(job.done)} of {len(job.shards)} shards already done")
+            opts = {"batch_size": opt.batch_size, "progress": bar, "shards": len(job.shards)}
+            opts["pool"] = pool
             P.ordered_map(
                 lambda i: _run_shard(job.step, job.m, job.writer, i, job.shards[i], opts),
                 todo,
                 workers,
             )
-        except BaseException:
-            job.writer.abort()
-            raise
+    except BaseException:
+        job.writer.abort()
+        raise
+    finally:
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
     return job.close("local", time.perf_counter() - t2, rows_todo, run_info)

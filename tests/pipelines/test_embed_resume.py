@@ -82,7 +82,7 @@ def test_sigkill_then_rerun_equals_uninterrupted_run(tmp_path, src):
 
 
 def test_resume_with_other_options_is_refused(tmp_path, src, monkeypatch):
-    from curate.pipelines.embed import runner
+    from curate.engines.local import ShardedRun
 
     model = D.tiny_clip_config(tmp_path)
     out = tmp_path / "out"
@@ -92,7 +92,7 @@ def test_resume_with_other_options_is_refused(tmp_path, src, monkeypatch):
 
     opts = {"model": model, "shard_rows": SHARD, "batch_size": 20, "progress": False}
     with monkeypatch.context() as mp:
-        mp.setattr(runner, "summarize", crash)
+        mp.setattr(ShardedRun, "close", crash)
         with pytest.raises(KeyboardInterrupt):
             embed(src, out, **opts)
     assert (out / IN_PROGRESS).exists()

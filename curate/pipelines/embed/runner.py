@@ -2,43 +2,29 @@
 
 from __future__ import annotations
 
-import json
 import os
 import re
-from collections import Counter, deque
-from collections.abc import Iterator
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from curate._malloc import reuse_heap
 from curate.engines import check_engine
 from curate.engines.options import progress_mode
-from curate.engines.progress import Progress
-from curate.errors import InputError, ManifestError
+from curate.errors import ManifestError
 from curate.manifests import schema as S
-from curate.manifests.io import Manifest, ManifestWriter, default_out, open_manifest
-from curate.manifests.runinfo import Timer, make_run_info, write_run_json
+from curate.manifests.io import Manifest, default_out, open_manifest
+from curate.manifests.runinfo import Timer, write_run_json
 from curate.pipelines.embed.batches import (
     CLIP_SCORE,
     TEXT_EMBEDDING,
-    ChunkResult,
-    embed_batch,
     text_column,
 )
 from curate.pipelines.embed.config import EmbedConfig, make_config
-from curate.pipelines.embed.loader import (
-    PoolDecoder,
-    default_workers,
-    iter_chunks,
-    prefetch,
-    rows_of,
-)
 from curate.pipelines.embed.registry import load_encoder
 
-RESUME_MARKER = "_CURATE_EMBED.json"
 _KIND = re.compile(r"embed: ([a-z_]+):")
 
 
@@ -107,49 +93,25 @@ def embed(
         ).setup()
     text_col = text_column(m.schema) if cfg.text and enc.has_text else None
     schema = output_schema(m.schema, enc, cfg, text_col is not None)
-    if engine != "local":
-        return _embed_on_engine(
-            m,
-            out,
-            cfg,
-            schema,
-            text_col,
-            enc,
-            timer,
-            engine=engine,
-            ray_address=ray_address,
-            overwrite=overwrite,
-            resume=resume,
-            progress=mode,
-        )
-    writer = ManifestWriter(
-        out, overwrite=overwrite, resume=resume and not overwrite, schema=schema
+    return _embed_on_engine(
+        m,
+        out,
+        cfg,
+        schema,
+        text_col,
+        enc,
+        timer,
+        engine=engine,
+        ray_address=ray_address,
+        overwrite=overwrite,
+        resume=resume,
+        progress=mode,
     )
-    _check_resumable(writer.out, cfg, m)
-    done = writer.completed_shards()
-    try:
-        with timer("embed"):
-            _run(m, writer, enc, cfg, done, text_col, mode)
-    except BaseException:
-        writer.abort()
-        raise
-    counts = summarize(writer.out, m.num_rows, resumed=len(done))
-    seconds = timer.seconds.get("embed", 0.0)
-    info = make_run_info(
-        "embed",
-        config=cfg.__dict__,
-        inputs={"manifest": m.path},
-        counts=counts,
-        timings={**timer.seconds, "images_per_s": round(_rate(m, cfg, done, seconds), 2)},
-        encoder=enc.metadata(),
-    )
-    writer.close(info)
-    (writer.out / RESUME_MARKER).unlink(missing_ok=True)
-    return Manifest(writer.out)
 
 
 def _embed_on_engine(m, out, cfg, schema, text_col, enc, timer, **run_opts) -> Manifest:
-    """The same embeddings as the local pipeline, as an :class:`EmbedStep` on an engine."""
+    """Run an :class:`EmbedStep` on the engine (its CPU decode stage in worker processes
+    under the local engine) and add embed's own counts and timings to run.json."""
     from curate.engines import run
     from curate.pipelines.embed.step import EmbedStep
 
@@ -162,7 +124,7 @@ def _embed_on_engine(m, out, cfg, schema, text_col, enc, timer, **run_opts) -> M
             m,
             out,
             shard_rows=cfg.shard_rows,
-            batch_size=cfg.batch_size * 4,
+            batch_size=cfg.batch_size if run_opts["engine"] == "local" else cfg.batch_size * 4,
             **run_opts,
         )
     info = result.run_info
@@ -170,20 +132,10 @@ def _embed_on_engine(m, out, cfg, schema, text_col, enc, timer, **run_opts) -> M
     info["counts"] = {**info["counts"], **counts}
     info["config"] = cfg.__dict__
     info["encoder"] = enc.metadata()
-    seconds = timer.seconds.get("embed", 0.0)
     info["timings"] = {**timer.seconds, **info["timings"]}
-    info["timings"]["images_per_s"] = round(m.num_rows / seconds, 2) if seconds else 0.0
+    info["timings"]["images_per_s"] = info["timings"]["rows_per_s"]  # rows embedded in this run
     write_run_json(result.path, info)
     return Manifest(result.path)
-
-
-def _rate(m: Manifest, cfg: EmbedConfig, done: set[int], seconds: float) -> float:
-    todo = max(0, m.num_rows - sum(_chunk_len(m.num_rows, cfg.shard_rows, i) for i in done))
-    return todo / seconds if seconds > 0 else 0.0
-
-
-def _chunk_len(n: int, size: int, i: int) -> int:
-    return max(0, min(size, n - i * size))
 
 
 def _check_sources(m: Manifest) -> None:
@@ -192,31 +144,6 @@ def _check_sources(m: Manifest) -> None:
             f"{m.path}: no image source; embed needs an {S.IMAGE!r} (bytes) or {S.PATH!r} column "
             f"(it has {m.schema.names}). Ingest the images first (curate ingest)."
         )
-
-
-def _check_resumable(out: Path, cfg: EmbedConfig, m: Manifest) -> None:
-    """Record the run's options; refuse to resume a run made with other options or input."""
-    from curate.manifests.runinfo import fingerprint
-
-    key = {"config": cfg.output_key(), "input": fingerprint(m.path), "rows": m.num_rows}
-    marker = out / RESUME_MARKER
-    if marker.exists():
-        before = json.loads(marker.read_text())
-        if before != json.loads(json.dumps(key)):
-            diff = sorted(
-                k for k in key["config"] if before.get("config", {}).get(k) != key["config"][k]
-            ) or ["input manifest"]
-            raise InputError(
-                f"{out}: holds an interrupted embed run with different {', '.join(diff)}; "
-                "rerun with the same options to resume, or pass --overwrite to start over."
-            )
-    elif any(out.glob("part-*.parquet")):
-        raise InputError(
-            f"{out}: holds shards not written by curate embed; pass --overwrite to replace them."
-        )
-    tmp = out / f".{RESUME_MARKER}.tmp"
-    tmp.write_text(json.dumps(key))
-    os.replace(tmp, marker)
 
 
 def output_schema(schema: pa.Schema, enc, cfg: EmbedConfig, with_text: bool) -> pa.Schema:
@@ -231,82 +158,6 @@ def output_schema(schema: pa.Schema, enc, cfg: EmbedConfig, with_text: bool) -> 
         fields.append(S.embedding_field(TEXT_EMBEDDING, enc.dim, cfg.dtype, tower="text", **meta))
         fields.append(pa.field(CLIP_SCORE, pa.float32()))
     return pa.schema(fields, metadata=schema.metadata)
-
-
-def _decoder(enc, cfg: EmbedConfig, base_dir: str):
-    device = enc.device
-    workers = default_workers(device) if cfg.workers is None else cfg.workers
-    pool = PoolDecoder(
-        enc.preprocess, workers=workers, max_pixels=cfg.max_pixels, base_dir=base_dir
-    )
-    use_tv = cfg.decode == "torchvision" or (cfg.decode == "auto" and device.startswith("cuda"))
-    if not use_tv:
-        return pool, [pool]
-    from curate.pipelines.embed.device_decode import TensorDecoder
-
-    tv = TensorDecoder(enc.preprocess, device, pool, max_pixels=cfg.max_pixels, base_dir=base_dir)
-    return tv, [tv, pool]
-
-
-def _jobs(chunks: Iterator, decoder, batch_size: int) -> Iterator:
-    """Submit decode tasks as chunks arrive; yields ``(chunk index, chunk, start, future)``."""
-    for ci, table in chunks:
-        for start in range(0, table.num_rows, batch_size):
-            part = table.slice(start, batch_size)
-            yield ci, table, start, decoder.submit(rows_of(part))
-
-
-def _ahead(items: Iterator, n: int) -> Iterator:
-    """Keep ``n`` items pulled ahead of the consumer (so their decode work is in flight)."""
-    buf: deque = deque()
-    for item in items:
-        buf.append(item)
-        if len(buf) > n:
-            yield buf.popleft()
-    while buf:
-        yield buf.popleft()
-
-
-@reuse_heap()  # each batch reuses the last one's tensors' memory: no page faults
-def _run(m: Manifest, writer, enc, cfg: EmbedConfig, done: set[int], text_col, mode: str) -> None:
-    from concurrent.futures import ThreadPoolExecutor
-
-    decoder, closers = _decoder(enc, cfg, str(m.path.resolve().parent))
-    total = m.num_rows - sum(_chunk_len(m.num_rows, cfg.shard_rows, i) for i in done)
-    writes: list = []
-    # batches decoded ahead of the model: enough to keep every worker busy; device-decoded
-    # batches are float tensors in GPU memory, so only a few of them
-    depth = 3 if len(closers) > 1 else max(2, 2 * (closers[-1].workers or 1))
-    with (
-        ThreadPoolExecutor(1, thread_name_prefix="curate-write") as write_pool,
-        Progress(f"embed {enc.model_id}", total, mode=mode) as bar,
-    ):
-        try:
-            chunks = prefetch(iter_chunks(m, cfg.shard_rows, skip=done), depth=2)
-            acc: ChunkResult | None = None
-            for ci, table, start, future in _ahead(_jobs(chunks, decoder, cfg.batch_size), depth):
-                if acc is None or acc.index != ci:
-                    acc = ChunkResult(ci, table)
-                pixels, errors = future.result()
-                part = table.slice(start, len(errors))
-                embed_batch(enc, pixels, errors, part, text_col, acc)
-                bar.advance(len(errors))
-                if acc.rows_done == table.num_rows:
-                    out_table = acc.to_table(writer.schema, cfg.dtype)
-                    writes.append(write_pool.submit(writer.write_shard, ci, out_table))
-                    bar.shard_done(ci, -(-m.num_rows // cfg.shard_rows))
-                    acc = None
-                    _raise_failed(writes)
-        finally:
-            for c in closers:
-                c.close()
-        for w in writes:
-            w.result()
-
-
-def _raise_failed(writes: list) -> None:
-    while writes and writes[0].done():
-        writes.pop(0).result()
 
 
 def summarize(out: Path, rows: int, *, resumed: int = 0) -> dict[str, Any]:

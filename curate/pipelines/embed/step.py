@@ -1,16 +1,25 @@
-"""Embedding as a per-batch step on the engine contract (what the Ray engine runs): each actor
-loads the encoder once, decodes its batches in-process and encodes them."""
+"""Embedding as a step on the engine contract, for every engine: a CPU stage decodes each
+batch's images (in worker processes ahead of the model under the local engine), then the
+encoder, loaded once per process or actor, encodes them."""
 
 from __future__ import annotations
+
+from functools import partial
+from typing import Any
 
 import pyarrow as pa
 
 from curate.pipelines.embed.batches import ChunkResult, embed_batch
 from curate.pipelines.embed.config import EmbedConfig
-from curate.pipelines.embed.decode import decode_rows
-from curate.pipelines.embed.loader import rows_of
+from curate.pipelines.embed.decode import Preprocess, decode_rows, worker_init
+from curate.pipelines.embed.loader import default_workers, rows_of
 from curate.pipelines.embed.registry import load_encoder
-from curate.step import Resources, Step
+from curate.step import PrepareStage, Resources, Step
+
+
+def decode_table(table: pa.Table, *, pre: Preprocess, max_pixels: int, base_dir: str | None):
+    """The CPU stage: ``(uint8 (n, S, S, 3), errors)`` for a batch's images."""
+    return decode_rows(rows_of(table), pre, max_pixels=max_pixels, base_dir=base_dir)
 
 
 class EmbedStep(Step):
@@ -36,6 +45,7 @@ class EmbedStep(Step):
         super().__init__(config)
         self.schema, self.text_column, self.base_dir = schema, text_column, base_dir
         self._encoder = None
+        self._device_decoder = None
 
     @property
     def resources(self) -> Resources:  # type: ignore[override]
@@ -55,21 +65,64 @@ class EmbedStep(Step):
             ).setup()
 
     def __getstate__(self) -> dict:
-        return {**self.__dict__, "_encoder": None}  # each process loads its own
+        return {**self.__dict__, "_encoder": None, "_device_decoder": None}  # loaded per process
+
+    def _decodes_on_device(self) -> bool:
+        cfg, device = self.config, self._encoder.device
+        return cfg.decode == "torchvision" or (cfg.decode == "auto" and device.startswith("cuda"))
+
+    def prepare_stage(self) -> PrepareStage | None:
+        """Decoding on CPU workers (most cores on a GPU machine, half of them on CPU); None
+        when JPEGs are decoded on the device (nvjpeg), which ``process`` does itself."""
+        if self._decodes_on_device():
+            return None
+        cfg = self.config
+        workers = default_workers(self._encoder.device) if cfg.workers is None else cfg.workers
+        fn = partial(
+            decode_table,
+            pre=self._encoder.preprocess,
+            max_pixels=cfg.max_pixels,
+            base_dir=self.base_dir,
+        )
+        return PrepareStage(fn, workers=workers, depth=max(2, 2 * workers), init=worker_init)
 
     def output_schema(self, schema: pa.Schema) -> pa.Schema:
         return self.schema
 
-    def process(self, table: pa.Table) -> pa.Table:
-        enc, cfg = self._encoder, self.config
+    def process_prepared(self, table: pa.Table, prepared: Any) -> pa.Table:
+        pixels, errors = prepared
+        batch = self.config.batch_size
         acc = ChunkResult(0, table)
-        for start in range(0, table.num_rows, cfg.batch_size):
-            part = table.slice(start, cfg.batch_size)
-            pixels, errors = decode_rows(
-                rows_of(part), enc.preprocess, max_pixels=cfg.max_pixels, base_dir=self.base_dir
+        for start in range(0, table.num_rows, batch):  # forward passes of batch_size images
+            part = table.slice(start, batch)
+            stop = start + part.num_rows
+            embed_batch(
+                self._encoder, pixels[start:stop], errors[start:stop], part, self.text_column, acc
             )
+        return acc.to_table(self.schema, self.config.dtype)
+
+    def process(self, table: pa.Table) -> pa.Table:
+        """nvjpeg decoding on the device (CUDA, or ``decode="torchvision"``), then encoding."""
+        enc, cfg = self._encoder, self.config
+        if self._device_decoder is None:
+            from curate.pipelines.embed.device_decode import TensorDecoder
+            from curate.pipelines.embed.loader import PoolDecoder
+
+            cpu = PoolDecoder(
+                enc.preprocess, workers=0, max_pixels=cfg.max_pixels, base_dir=self.base_dir
+            )
+            self._device_decoder = TensorDecoder(
+                enc.preprocess, enc.device, cpu, max_pixels=cfg.max_pixels, base_dir=self.base_dir
+            )
+        acc = ChunkResult(0, table)
+        parts = [table.slice(s, cfg.batch_size) for s in range(0, table.num_rows, cfg.batch_size)]
+        futures = [self._device_decoder.submit(rows_of(p)) for p in parts]  # decode overlaps
+        for part, future in zip(parts, futures, strict=True):
+            pixels, errors = future.result()
             embed_batch(enc, pixels, errors, part, self.text_column, acc)
         return acc.to_table(self.schema, cfg.dtype)
 
     def config_record(self) -> dict:
-        return {**super().config_record(), "text_column": self.text_column}
+        """What the output depends on (a resumed run must match it; ``batch_size``,
+        ``workers`` and the device may change between the two)."""
+        return {**self.config.output_key(), "text_column": self.text_column}
