@@ -110,7 +110,9 @@ def fit_members(args, manifest: Path, train, test, results: dict) -> dict[str, n
     with threadpool_limits(1):
         # the full API path once: images -> pixels -> fit on train -> audit test
         t0 = time.perf_counter()
-        api = label_issues(manifest, audit_split="test", train_split="train", features="pixels")
+        api = label_issues(
+            manifest, audit_split="test", train_split="train", features="pixels", overwrite=True
+        )
         results["api_logreg_s"] = round(time.perf_counter() - t0, 1)
         flagged = api.column("is_label_issue").fill_null(False)
         results["api_logreg_flagged"] = int(flagged.to_numpy(zero_copy_only=False).sum())
@@ -156,14 +158,14 @@ def main() -> None:
     for name, pp in probs.items():
         row = {"test_accuracy": round(float((pp.argmax(1) == given).mean()), 4)}
         for method in ("prune_by_noise_rate", "both", "confident_learning"):
-            r = label_issues(test_manifest, pred_probs=pp, method=method)
+            r = label_issues(test_manifest, pred_probs=pp, method=method, overwrite=True)
             row[method] = int(np.sum(r.column("is_label_issue").to_numpy()))
         table[name] = row
         print(name, row, flush=True)
     results["predictors"] = table
     results["paper_flagged"] = PAPER_FLAGGED
     best = max(probs, key=lambda k: table[k]["test_accuracy"])
-    r = label_issues(test_manifest, pred_probs=probs[best])
+    r = label_issues(test_manifest, pred_probs=probs[best], overwrite=True)
     results["grid_predictor"] = best
     results["worst30"] = worst_grid(
         test[0], given, r.column("label_quality").to_numpy(),

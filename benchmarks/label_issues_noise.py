@@ -61,7 +61,7 @@ def scores(pp: np.ndarray, noisy: np.ndarray, flipped: np.ndarray, manifest: Pat
 
     from curate.pipelines.label_issues import label_issues
 
-    r = label_issues(manifest, pred_probs=pp)
+    r = label_issues(manifest, pred_probs=pp, overwrite=True)
     found = r.column("is_label_issue").to_numpy(zero_copy_only=False)
     quality = r.column("label_quality").to_numpy()
     tp = int((found & flipped).sum())

@@ -85,7 +85,7 @@ def phase_api(work: Path, mode: str) -> dict:
     pp = np.load(work / "pp.npy", mmap_mode="r" if mode == "mmap" else None)
     t_load = time.perf_counter() - t0
     t0 = time.perf_counter()
-    result = label_issues(manifest, pred_probs=pp, method="low_self_confidence")
+    result = label_issues(manifest, pred_probs=pp, method="low_self_confidence", overwrite=True)
     return {
         "load_s": round(t_load, 1),
         "rank_s": round(time.perf_counter() - t0, 1),

@@ -20,7 +20,6 @@ ALLOWED = {
     "pipelines/export/formats.py": "export: a copy of the kept rows in another format",
     "pipelines/export/images.py": "export: the index of the files it wrote",
     # still to move onto the engine (issue #21, 'one path')
-    "pipelines/embed/runner.py": "#21: local embed's decode pipeline as an engine stage",
     "pipelines/label_issues/report.py": "#21: label-issues as a step (issues_out)",
     "pipelines/relabel/mistakes.py": "#21: mistakes as a step",
     "pipelines/prune/__init__.py": "kept_out: a filtered copy of the engine's output",

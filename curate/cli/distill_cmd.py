@@ -20,7 +20,8 @@ _E = {k: p.default for k, p in inspect.signature(distill_eval).parameters.items(
 
 DISTILL_PARAMS = [
     argument("manifest", Path, help="Labelled manifest with image bytes."),
-    option("out", Path, ..., "--out", "-o", help="Synthetic manifest to write (a directory)."),
+    option("out", Path | None, None, "--out", "-o",
+           help="Synthetic manifest to write (a directory); default: NAME-distilled."),
     option("method", str, _D.method, help="dm (distribution matching) or datadam (attention)."),
     option("ipc", int, _D.ipc, help="Synthetic images per class."),
     option("fyi", bool, _D.fyi, help="Match each synthetic batch joined with its flips (FYI)."),

@@ -19,9 +19,9 @@ _D = LabelIssuesConfig()  # the library's defaults, shown by --help
 #: The command's options (typer reads them from the function signature).
 PARAMS = [
     argument("manifest", Path, help="Input manifest with id and label (or labels)."),
-    option("out", Path, ..., "--out", "-o",
+    option("out", Path | None, None, "--out", "-o",
            help="Output manifest: the input plus label_quality, is_label_issue, "
-           "suggested_label, suggested_confidence."),
+           "suggested_label, suggested_confidence; default: NAME-label-issues beside it."),
     option("pred_probs", str | None, None, "--pred-probs",
            help="Your model's out-of-sample probabilities: FILE.npy, or PARQUET[:column]."),
     option("predictor", str, _D.predictor, "--predictor",

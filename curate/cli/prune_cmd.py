@@ -25,7 +25,8 @@ _TAIL = [
 
 CLUSTER_PARAMS = [
     _IN,
-    option("out", Path, ..., "--out", "-o", help="Output manifest (all rows)."),
+    option("out", Path | None, None, "--out", "-o",
+           help="Output manifest (all rows); default: NAME-clustered."),
     option("k", int | None, _C.k, help="Clusters (default: ~100 rows each up to 100k rows, "
            "then sqrt(rows), at most 4096)."),
     option("niter", int, _C.niter, help="k-means iterations."),

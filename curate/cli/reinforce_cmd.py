@@ -15,9 +15,9 @@ _D = ReinforceConfig()
 
 REINFORCE_PARAMS = [
     argument("manifest", Path, help="Labelled manifest with image bytes."),
-    option("out", Path, ..., "--out", "-o",
+    option("out", Path | None, None, "--out", "-o",
            help="Output: every row plus content_hash, aug_params, aug_partner, soft_classes, "
-           "soft_probs; teacher/ beside it."),
+           "soft_probs; teacher/ beside it; default: NAME-reinforced beside the input."),
     option("teacher", str | None, None, "--teacher",
            help="Default: efficientnet_lite0 + a head fit on the labels (as curate relabel); "
            "or timm:<name>=<weights>, classifier:timm:<name>=<weights>, '+' = ensemble."),

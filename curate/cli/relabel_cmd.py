@@ -19,9 +19,9 @@ _D = RelabelConfig()  # the library's defaults, shown by --help
 
 RELABEL_PARAMS = [
     argument("manifest", Path, help="Input manifest with id, images and label."),
-    option("out", Path, ..., "--out", "-o",
+    option("out", Path | None, None, "--out", "-o",
            help="Output manifest: every row plus soft_classes, soft_probs, labels, "
-           "label_map_classes, label_map_scores."),
+           "label_map_classes, label_map_scores; default: NAME-relabeled beside it."),
     option("teacher", str | None, _D.teacher, "--teacher",
            help="Default (auto): the best out-of-fold accuracy against the labels among cnn "
            "(pixel CNN, small images), efficientnet_lite0 (+ a head) and both. Or one of them, "

@@ -20,19 +20,27 @@ class AttachColumns(Step):
         The step's name in run.json and progress lines.
     columns
         Column name to an array as long as the manifest.
+    metadata
+        Entries added to the output's schema metadata (what the columns were made with).
     """
 
     thread_safe = True
 
-    def __init__(self, name: str, columns: dict[str, pa.Array]) -> None:
+    def __init__(
+        self,
+        name: str,
+        columns: dict[str, pa.Array],
+        metadata: dict[bytes, bytes] | None = None,
+    ) -> None:
         super().__init__(None)
         self.name = name
         self.columns = columns
+        self.metadata = metadata or {}
 
     def output_schema(self, schema: pa.Schema) -> pa.Schema:
         kept = [f for f in schema if f.name not in self.columns]
         new = [pa.field(n, a.type) for n, a in self.columns.items()]
-        return pa.schema(kept + new, metadata=schema.metadata)
+        return pa.schema(kept + new, metadata={**(schema.metadata or {}), **self.metadata})
 
     def process_rows(self, table: pa.Table, rows: slice) -> pa.Table:
         table = table.drop_columns([c for c in self.columns if c in table.column_names])

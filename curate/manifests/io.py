@@ -227,6 +227,18 @@ class Manifest:
             if want <= 0:
                 break
 
+    @property
+    def column_names(self) -> list[str]:
+        """The manifest's columns, as :attr:`pyarrow.Table.column_names`."""
+        return self.schema.names
+
+    def column(self, name: str) -> pa.ChunkedArray:
+        """One column read into memory, as :meth:`pyarrow.Table.column` (``m.column("keep")``);
+        a name the manifest does not have is a :class:`KeyError` listing the ones it has."""
+        if name not in self.schema.names:
+            raise KeyError(f"{self.path}: no column {name!r}; it has {self.schema.names}")
+        return self.read([name]).column(0)
+
     def read(self, columns: list[str] | None = None) -> pa.Table:
         """Read the whole manifest (or some columns) into memory; for small manifests."""
         batches = list(self.iter_batches(columns))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -114,3 +115,9 @@ def noisy_pred_probs(n: int, k: int, *, seed: int = 0, dtype=np.float32):
     noisy = rng.random(n) < 0.15
     labels[noisy] = rng.integers(0, k, noisy.sum())
     return labels, pp
+
+
+def fresh_out() -> Path:
+    """A new output path in its own temporary folder (label-issues writes beside its input
+    when given none, and tests share their inputs)."""
+    return Path(tempfile.mkdtemp(prefix="curate-li-")) / "out"

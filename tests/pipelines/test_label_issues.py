@@ -13,7 +13,13 @@ import curate
 from curate.manifests.io import open_manifest, write_manifest
 from curate.manifests.schema import with_class_names
 from curate.pipelines.label_issues import LabelIssuesConfig, label_issues
-from tests.pipelines._label_data import digits_table, noisy_pred_probs, one_thread, write_digits
+from tests.pipelines._label_data import (
+    digits_table,
+    fresh_out,
+    noisy_pred_probs,
+    one_thread,
+    write_digits,
+)
 
 pytest.importorskip("cleanlab")
 pytest.importorskip("sklearn")
@@ -59,7 +65,7 @@ def test_logreg_cross_validation_finds_flipped_digits(digits, tmp_path):
 def test_embedding_column_is_used_and_ensemble_averages(digits_embedded):
     path, flipped = digits_embedded
     logs: list[str] = []
-    result = label_issues(path, predictor="logreg+mlp", folds=3, log=logs.append)
+    result = label_issues(path, fresh_out(), predictor="logreg+mlp", folds=3, log=logs.append)
     assert any("embedding (pixels)" in line for line in logs)
     found = set(_flagged(result))
     assert len(found & set(flipped)) / len(flipped) > 0.6
@@ -68,14 +74,14 @@ def test_embedding_column_is_used_and_ensemble_averages(digits_embedded):
 
 def test_folds_and_seed_make_runs_reproducible(digits_embedded):
     path, _ = digits_embedded
-    a = label_issues(path, folds=3, seed=7)
-    b = label_issues(path, folds=3, seed=7)
+    a = label_issues(path, fresh_out(), folds=3, seed=7)
+    b = label_issues(path, fresh_out(), folds=3, seed=7)
     np.testing.assert_array_equal(a.column("label_quality"), b.column("label_quality"))
 
 
 def test_audit_split_fits_on_train_and_scores_only_the_audit_rows(digits, tmp_path):
     path, flipped = digits
-    result = label_issues(path, audit_split="test", features="pixels")
+    result = label_issues(path, fresh_out(), audit_split="test", features="pixels")
     split = np.asarray(digits_table()[0].column("split").to_pylist())
     quality = result.column("label_quality")
     assert quality.null_count == (split == "train").sum()
@@ -84,7 +90,7 @@ def test_audit_split_fits_on_train_and_scores_only_the_audit_rows(digits, tmp_pa
     found = set(_flagged(result))
     assert found <= set(np.flatnonzero(split == "test"))
     assert len(found & test_flips) / len(test_flips) > 0.7
-    with_cv = label_issues(path, audit_split="test", audit_cv=True, features="pixels")
+    with_cv = label_issues(path, fresh_out(), audit_split="test", audit_cv=True, features="pixels")
     assert with_cv.column("label_quality").null_count == quality.null_count
 
 
@@ -120,11 +126,11 @@ def test_multilabel_builtin_predictor_on_embeddings(tmp_path):
     names = [f"digit_{k}" for k in range(10)] + ["odd"]
     table = table.replace_schema_metadata(with_class_names(table.schema, names).metadata)
     write_manifest(table, tmp_path / "ml.parquet")
-    result = label_issues(tmp_path / "ml.parquet", folds=3)
+    result = label_issues(tmp_path / "ml.parquet", fresh_out(), folds=3)
     found = set(_flagged(result))
     missing_odd = {i for i in range(20) if digit[i] % 2}
     assert len(found & missing_odd) >= len(missing_odd) // 2
-    audit = label_issues(tmp_path / "ml.parquet", audit_split="test")
+    audit = label_issues(tmp_path / "ml.parquet", fresh_out(), audit_split="test")
     is_test = np.asarray(table.column("split").to_pylist()) == "test"
     assert audit.column("label_quality").null_count == (~is_test).sum()
 
@@ -137,13 +143,13 @@ def test_config_validates_names():
     with pytest.raises(ValueError, match="folds"):
         LabelIssuesConfig(folds=1)
     with pytest.raises(TypeError, match="valid"):
-        label_issues("x", fold=3)
+        label_issues("x", fresh_out(), fold=3)
 
 
 def test_cnn_on_pixels(tmp_path):
     pytest.importorskip("torch")
     path, flipped = write_digits(tmp_path / "d.parquet", n=500, flips=25)
-    result = label_issues(path, predictor="cnn", folds=2, features="pixels")
+    result = label_issues(path, fresh_out(), predictor="cnn", folds=2, features="pixels")
     quality = result.column("label_quality").to_numpy()
     assert quality[flipped].mean() < np.delete(quality, flipped).mean()
 
@@ -157,7 +163,7 @@ def test_zero_shot_plumbing_with_random_clip_weights(tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         with pytest.warns(RandomWeightsWarning):
-            result = label_issues(path, predictor="zero_shot", model="ViT-S-32")
+            result = label_issues(path, fresh_out(), predictor="zero_shot", model="ViT-S-32")
     assert result.column("label_quality").null_count == 0
     conf = result.column("suggested_confidence").to_numpy()
     assert ((conf > 0) & (conf <= 1)).all()
@@ -173,10 +179,11 @@ def test_pred_probs_from_a_parquet_column(tmp_path):
         }
     )
     write_manifest(table, tmp_path / "m.parquet")
-    a = label_issues(tmp_path / "m.parquet", pred_probs=f"{tmp_path / 'm.parquet'}:probs")
+    column = f"{tmp_path / 'm.parquet'}:probs"
+    a = label_issues(tmp_path / "m.parquet", fresh_out(), pred_probs=column)
     np.save(tmp_path / "pp.npy", pp)
-    b = label_issues(tmp_path / "m.parquet", pred_probs=tmp_path / "pp.npy")
-    assert a.equals(b)
+    b = label_issues(tmp_path / "m.parquet", fresh_out(), pred_probs=tmp_path / "pp.npy")
+    assert a.read().equals(b.read())
 
 
 def test_embeds_first_when_features_are_needed_and_missing(tmp_path):
@@ -206,12 +213,12 @@ def test_demo_stage_falls_back_to_pixels_and_logs_the_worst_ten(tmp_path):
 def test_auto_predictor_is_the_pixel_cnn_for_small_images_without_an_embedding(tmp_path):
     path, _ = write_digits(tmp_path / "d.parquet", n=200, flips=10)
     logs: list[str] = []
-    result = label_issues(path, folds=2, log=logs.append)
+    result = label_issues(path, fresh_out(), folds=2, log=logs.append)
     assert any("predictor auto -> cnn: no embedding column and small images" in x for x in logs)
     assert not any("embedding with" in x for x in logs)  # no embedding pass
     assert result.schema.metadata[b"curate.predictor"] == b"cnn"
     emb, _ = write_digits(tmp_path / "e.parquet", n=200, flips=10, embedding=True)
     logs.clear()
-    result = label_issues(emb, folds=2, log=logs.append)
+    result = label_issues(emb, fresh_out(), folds=2, log=logs.append)
     assert any("predictor auto -> logreg (an embedding column)" in x for x in logs)
     assert result.schema.metadata[b"curate.predictor"] == b"logreg"

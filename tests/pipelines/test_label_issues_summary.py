@@ -16,7 +16,7 @@ from curate.pipelines.label_issues.summary import (
     predictor_accuracy,
     summary_lines,
 )
-from tests.pipelines._label_data import labels_manifest, one_thread
+from tests.pipelines._label_data import fresh_out, labels_manifest, one_thread
 
 __all__ = ["one_thread"]  # the autouse fixture
 
@@ -38,7 +38,7 @@ def test_a_weak_predictor_warns_that_flags_are_likely_its_own_mistakes(tmp_path)
     labels = np.random.default_rng(1).integers(0, 10, 500)
     m = labels_manifest(tmp_path / "m", labels)
     with pytest.warns(WeakPredictorWarning, match=r"agrees with only 8\d\.\d% .*--pred-probs"):
-        result = label_issues(m, pred_probs=_pred_probs(labels, 0.85))
+        result = label_issues(m, fresh_out(), pred_probs=_pred_probs(labels, 0.85))
     accuracy = predictor_accuracy(result)
     assert 0.8 < accuracy < 0.9
     count, warning = summary_lines(result)
@@ -52,7 +52,7 @@ def test_a_strong_predictor_prints_its_accuracy_and_no_warning(tmp_path):
     m = labels_manifest(tmp_path / "m", labels)
     with warnings.catch_warnings():
         warnings.simplefilter("error", WeakPredictorWarning)
-        result = label_issues(m, pred_probs=_pred_probs(labels, 0.99))
+        result = label_issues(m, fresh_out(), pred_probs=_pred_probs(labels, 0.99))
     (line,) = summary_lines(result)
     assert "out-of-sample accuracy vs the given labels" in line
 

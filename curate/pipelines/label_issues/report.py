@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,7 +10,6 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from curate.manifests import schema as S
 from curate.manifests.io import Manifest, write_manifest
 from curate.pipelines.label_issues.plan import Plan
 from curate.pipelines.label_issues.ranking import Ranking
@@ -100,20 +98,6 @@ def format_pairs(pairs: list[dict], top: int = 15) -> str:
     return "\n".join(lines)
 
 
-def results_table(plan: Plan, columns: dict[str, pa.Array], pairs: list[dict]) -> pa.Table:
-    """The compact per-row result: id, given label(s), split if any, and the new columns."""
-    label_name = S.LABELS if plan.multilabel else S.LABEL
-    given = (
-        pa.array(plan.labels, type=pa.list_(pa.int64()))
-        if plan.multilabel
-        else pa.array(plan.labels, mask=plan.labels < 0, type=pa.int64())
-    )
-    table = pa.table({S.ID: pa.array(plan.ids, pa.string()), label_name: given, **columns})
-    meta = {PAIRS_KEY: json.dumps(pairs).encode()}
-    schema = S.with_class_names(table.schema.with_metadata(meta), plan.class_names)
-    return table.replace_schema_metadata(schema.metadata)
-
-
 def _annotated(base: Manifest, columns: dict[str, pa.Array]) -> Iterator[pa.Table]:
     offset = 0
     for batch in base.iter_batches():
@@ -130,28 +114,18 @@ def write_annotated(
     columns: dict[str, pa.Array],
     out: str | Path,
     *,
-    overwrite: bool,
     run_info,
-    engine: str = "local",
-    ray_address: str | None = None,
-) -> Path:
-    """Write the base manifest to ``out`` with the new columns (an engine run)."""
+    metadata: dict[bytes, bytes] | None = None,
+    **run_options,
+) -> Manifest:
+    """Write the base manifest to ``out`` with the new columns (an engine run); ``metadata``
+    joins the output's schema metadata; ``run_options`` go to :func:`curate.engines.run`
+    (``engine``, ``ray_address``, ``overwrite``, ``progress``)."""
     from curate.engines import run
     from curate.engines.columns import AttachColumns
 
-    step = AttachColumns("label-issues", columns)
-    result = run(
-        step,
-        base,
-        out,
-        engine=engine,
-        ray_address=ray_address,
-        overwrite=overwrite,
-        resume=False,
-        progress="off",
-        run_info=run_info,
-    )
-    return result.path
+    step = AttachColumns("label-issues", columns, metadata=metadata)
+    return run(step, base, out, resume=False, run_info=run_info, **run_options)
 
 
 def write_issues(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import tempfile
 import time
@@ -11,13 +12,13 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
-import pyarrow as pa
 
 from curate.config import resolve_config
 from curate.engines import check_engine
+from curate.engines.options import progress_mode
 from curate.errors import MissingExtraError
 from curate.manifests import schema as S
-from curate.manifests.io import Manifest, open_manifest, prepare_output
+from curate.manifests.io import Manifest, default_out, open_manifest, prepare_output
 from curate.manifests.runinfo import Timer, make_run_info
 from curate.models.features import load_features
 from curate.models.predictors import PREDICTOR_INPUT
@@ -43,10 +44,10 @@ from curate.pipelines.label_issues.ranking import (
     rank_in_memory,
 )
 from curate.pipelines.label_issues.report import (
+    PAIRS_KEY,
     format_pairs,
     pair_table,
     result_columns,
-    results_table,
     write_annotated,
     write_issues,
 )
@@ -222,13 +223,14 @@ def label_issues(
     manifest: str | os.PathLike | Manifest,
     out: str | os.PathLike | None = None,
     *,
-    pred_probs: np.ndarray | str | os.PathLike | None = None,
-    issues_out: str | os.PathLike | None = None,
-    overwrite: bool = False,
     config: LabelIssuesConfig | None = None,
-    log: Log | None = None,
+    engine: str = "local",
+    ray_address: str | None = None,
+    progress: bool | str = "auto",
+    overwrite: bool = False,
+    pred_probs: np.ndarray | str | os.PathLike | None = None,
     **options,
-) -> pa.Table:
+) -> Manifest:
     """Find label issues with cleanlab's confident learning on out-of-sample predictions.
 
     Parameters
@@ -239,24 +241,30 @@ def label_issues(
     out
         Where to write the input manifest with the new columns ``label_quality`` (cleanlab's
         label quality score, lower is worse), ``is_label_issue``, ``suggested_label`` (or
-        ``suggested_labels`` for multi-label) and ``suggested_confidence``.
+        ``suggested_labels`` for multi-label) and ``suggested_confidence``; default
+        ``NAME-label-issues`` beside the input.
     pred_probs
         Your model's out-of-sample predicted probabilities, one row per manifest row: an array,
         a ``.npy`` file, or a Parquet file / manifest ``path[:column]``. Without it, built-in
         predictors (``predictor=``) are cross-validated on features.
-    issues_out
-        Also write the flagged rows alone, worst first.
     config, **options
         A :class:`LabelIssuesConfig`, or its fields as keywords (``method``, ``predictor``,
-        ``folds``, ``seed``, ``audit_split``, ``train_split``, ``zero_shot``, ``model``, ...).
-        ``engine="ray"`` (and ``ray_address=``) writes ``out`` with the Ray engine (see
+        ``folds``, ``seed``, ``audit_split``, ``train_split``, ``zero_shot``, ``model``, ...);
+        also ``issues_out`` (write the flagged rows alone too, worst first) and ``log`` (a
+        callable for the run's messages).
+    engine, ray_address
+        ``"ray"`` (and the cluster to join) writes ``out`` with the Ray engine (see
         :mod:`curate.engines`); the predictions and ranking are made once, on this process.
+    progress
+        ``auto``, ``bar``, ``lines`` or ``off`` while the output is written.
+    overwrite
+        Replace existing outputs.
 
     Returns
     -------
-    pyarrow.Table
-        One row per manifest row: ``id``, the given label(s), and the new columns (null for
-        rows not audited). The given->suggested class-pair table is in the schema metadata
+    Manifest
+        The output: every input row and column plus the new ones (null for rows not audited).
+        The given->suggested class-pair table is in the schema metadata
         (``curate.label_pairs``) and in run.json, the predictor's name in ``curate.predictor``;
         ``summary.summary_lines(result)`` gives the count and the predictor's accuracy.
 
@@ -266,12 +274,13 @@ def label_issues(
         When the predictions agree with fewer than 95% of the given labels: most flags are
         then likely the predictor's own mistakes.
     """
-    engine = options.pop("engine", "local")
-    ray_address = options.pop("ray_address", None)
+    issues_out = options.pop("issues_out", None)
+    log: Log = options.pop("log", None) or (lambda _msg: None)
     cfg = _config(config, options)
     check_engine(engine)
-    log = log or (lambda _msg: None)
+    progress = progress_mode(progress)
     m = open_manifest(manifest).validate(required=(S.ID,))
+    out = out if out is not None else default_out(m.path, "label-issues")
     for target in (out, issues_out):
         if target is not None and Path(target).exists() and not overwrite:
             prepare_output(target, overwrite=False)  # raises before any work
@@ -298,21 +307,19 @@ def label_issues(
             timings=timer.seconds,
             label_pairs=pairs,
         )
-        if out is not None:
-            write_annotated(
-                base,
-                columns,
-                out,
-                overwrite=overwrite,
-                run_info=info,
-                engine=engine,
-                ray_address=ray_address,
-            )
+        meta = {PAIRS_KEY: json.dumps(pairs).encode(), PREDICTOR_KEY: source.encode()}
+        result = write_annotated(
+            base,
+            columns,
+            out,
+            overwrite=overwrite,
+            run_info=info,
+            metadata=meta,
+            engine=engine,
+            ray_address=ray_address,
+            progress=progress,
+        )
         if issues_out is not None:
             write_issues(base, columns, issues_out, overwrite=overwrite, run_info=info)
-    result = results_table(plan, columns, pairs)
-    result = result.replace_schema_metadata(
-        {**(result.schema.metadata or {}), PREDICTOR_KEY: source.encode()}
-    )
     warn_if_weak(result)
     return result
