@@ -4,6 +4,7 @@ demo set (real Fashion-MNIST images, real EfficientNet-Lite0 weights) and on gen
 from __future__ import annotations
 
 import os
+import re
 
 import pyarrow as pa
 import pytest
@@ -164,3 +165,28 @@ def test_check_on_ray_equals_local(tmp_path):
     assert _data(on_ray).equals(_data(local))
     assert on_ray.run_info["engine"] == "ray"
     assert on_ray.run_info["counts"]["leak"] == local.run_info["counts"]["leak"] >= 6
+
+
+@pytest.mark.parametrize("engine", ["local", "ray"])
+def test_a_notebook_chain_with_import_curate_alone(demo_rows, tmp_path, engine):
+    """ingest -> embed -> prune -> label_issues -> report, each a ``curate.<verb>`` call
+    returning a Manifest, under either engine."""
+    import pyarrow.parquet as pq
+
+    import curate
+
+    src = tmp_path / "demo.parquet"
+    pq.write_table(Manifest(demo_rows).read(), src)
+    m = curate.ingest(src, tmp_path / "ingested")
+    run = {"engine": engine, "progress": "off"}
+    m = curate.embed(m, model="efficientnet_lite0", image_size=32, workers=0, **run)
+    m = curate.prune(m, keep=0.5, method="dbp", **run)
+    m = curate.label_issues(m, folds=2, features="embedding", **run)
+    assert (
+        isinstance(m, curate.Manifest)
+        and m.path == tmp_path / "ingested-embedded-pruned-label-issues"
+    )
+    assert m.column("keep").to_pylist().count(True) == 120
+    assert m.column("label_quality").null_count == 0
+    page = curate.report([m], tmp_path / "report.html")
+    assert re.search(r'"label_issues":\s*\{', page.read_text())  # the section's data
