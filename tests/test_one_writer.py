@@ -19,10 +19,10 @@ ALLOWED = {
     "evaluation/distill_eval.py": "distill-eval: a results table and the random draws' ids",
     "pipelines/export/formats.py": "export: a copy of the kept rows in another format",
     "pipelines/export/images.py": "export: the index of the files it wrote",
-    # still to move onto the engine (issue #21, 'one path')
-    "pipelines/label_issues/report.py": "#21: label-issues as a step (issues_out)",
-    "pipelines/relabel/mistakes.py": "#21: mistakes as a step",
-    "pipelines/prune/__init__.py": "kept_out: a filtered copy of the engine's output",
+    # a filtered copy of a step's output: fewer rows than the input, so no step (steps keep
+    # every row); written from the engine's output by the manifest writer
+    "pipelines/label_issues/report.py": "label-issues --issues-out: the flagged rows, worst first",
+    "pipelines/prune/__init__.py": "prune --kept-out: the kept rows",
 }
 
 

@@ -143,7 +143,7 @@ def test_mistakes_splits_errors_into_valid_labels_label_errors_and_mistakes(tmp_
     assert s["counts"] == {"correct": 2, "in_label_set": 1, "label_error": 1, "mistake": 2}
     assert "mistake_kind" in Manifest(tmp_path / "out").schema.names
     info = Manifest(tmp_path / "out").run_info
-    assert info["counts"]["counts"] == s["counts"] and info["config"] == {"pred_probs": "array"}
+    assert info["counts"]["counts"] == s["counts"] and info["config"]["pred_probs"] == "array"
 
 
 def test_mistakes_needs_label_sets(tmp_path):

@@ -22,7 +22,7 @@ import pyarrow as pa
 
 from curate.errors import InputError, ManifestError
 from curate.manifests import schema as S
-from curate.manifests.io import Manifest, open_manifest, write_manifest
+from curate.manifests.io import Manifest, open_manifest
 from curate.manifests.runinfo import make_run_info
 
 KINDS = ("correct", "in_label_set", "label_error", "mistake")
@@ -151,11 +151,9 @@ def mistakes(
     })  # fmt: skip
     result = MistakesResult(table, _summary(kinds, real, ISSUE in cols.column_names))
     if out is not None:
-        full = m.read()
-        for name in ("predicted_label", "correct", "real_correct", "mistake_kind"):
-            if name in full.column_names:
-                full = full.drop([name])
-            full = full.append_column(name, table.column(name))
+        from curate.engines import run
+        from curate.engines.columns import AttachColumns
+
         given = pred_probs if isinstance(pred_probs, str | os.PathLike) else "array"
         info = make_run_info(
             "mistakes",
@@ -163,5 +161,7 @@ def mistakes(
             inputs={"manifest": m.path},
             counts=result.summary,
         )
-        write_manifest(full, out, overwrite=overwrite, run_info=info)
+        names = ("predicted_label", "correct", "real_correct", "mistake_kind")
+        step = AttachColumns("mistakes", {n: table.column(n).combine_chunks() for n in names})
+        run(step, m, out, overwrite=overwrite, resume=False, progress="off", run_info=info)
     return result
