@@ -93,6 +93,10 @@ class Step:
     #: Whether ``process`` may run on several threads of one process at once (steps whose
     #: work releases the GIL: Arrow, numpy, FAISS); the local engine then uses threads.
     thread_safe: ClassVar[bool] = False
+    #: Cut shards at exactly ``shard_rows`` rows rather than at row-group starts: for a step
+    #: whose rows cost far more than reading them (a model on every image), where a shard is
+    #: the unit of resume, however large the input's row groups.
+    exact_shards: ClassVar[bool] = False
     #: Columns the input must have (a step that derives ids itself needs none).
     requires: ClassVar[tuple[str, ...]] = (S.ID,)
 

@@ -35,15 +35,16 @@ from curate.step import NOT_PREPARED, FitStep, Step
 RESUME_MARKER = "_CURATE_RESUME.json"
 
 
-def plan_shards(m: Manifest, shard_rows: int, workers: int) -> list[tuple[int, int]]:
-    """Row ranges, one per output shard: about ``shard_rows`` rows each, and at least
-    ``workers`` of them when the manifest is large enough to share out. Shards run on
-    several threads start at row-group starts (no two threads decode one row group); one
-    at a time, they are cut at ``shard_rows`` exactly (the unit of resume the user asked for,
-    however large the input's row groups)."""
+def plan_shards(
+    m: Manifest, shard_rows: int, workers: int, *, exact: bool = False
+) -> list[tuple[int, int]]:
+    """Row ranges, one per output shard: about ``shard_rows`` rows each (cuts move to the
+    nearest row-group start, so no two shards decode one row group), and at least ``workers``
+    of them when the manifest is large enough to share out. ``exact`` cuts at ``shard_rows``
+    whatever the row groups (:attr:`~curate.step.Step.exact_shards`)."""
     n = m.num_rows
     parts = max(workers, math.ceil(n / shard_rows)) if n else 0
-    starts = m.row_group_starts() if workers > 1 else None
+    starts = None if exact else m.row_group_starts()
     return P.row_ranges(n, parts, max_rows=shard_rows, starts=starts)
 
 
@@ -146,7 +147,9 @@ class ShardedRun:
             resume=self.opt.resume and not self.opt.overwrite,
             schema=self.step.output_schema(self.m.schema),
         )
-        shards = plan_shards(self.m, self.opt.shard_rows, self._workers)
+        shards = plan_shards(
+            self.m, self.opt.shard_rows, self._workers, exact=self.step.exact_shards
+        )
         self.shards = check_resume(self.writer.out, _resume_key(self.step, self.m, shards))
         self.done = self.writer.completed_shards()
         return [i for i in range(len(self.shards)) if i not in self.done]

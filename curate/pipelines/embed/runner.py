@@ -23,7 +23,7 @@ from curate.pipelines.embed.batches import (
     text_column,
 )
 from curate.pipelines.embed.config import EmbedConfig, make_config
-from curate.pipelines.embed.registry import load_encoder
+from curate.pipelines.embed.step import load_configured
 
 _KIND = re.compile(r"embed: ([a-z_]+):")
 
@@ -83,14 +83,7 @@ def embed(
     _check_sources(m)
     timer = Timer()
     with timer("load_model"):
-        enc = load_encoder(
-            cfg.model,
-            cfg.pretrained,
-            device=cfg.device,
-            precision=cfg.precision,
-            compile=cfg.compile,
-            image_size=cfg.image_size,
-        ).setup()
+        enc = load_configured(cfg)
     text_col = text_column(m.schema) if cfg.text and enc.has_text else None
     schema = output_schema(m.schema, enc, cfg, text_col is not None)
     return _embed_on_engine(

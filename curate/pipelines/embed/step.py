@@ -17,6 +17,18 @@ from curate.pipelines.embed.registry import load_encoder
 from curate.step import PrepareStage, Resources, Step
 
 
+def load_configured(cfg: EmbedConfig):
+    """The encoder ``cfg`` names, loaded and set up (model, weights, device, precision)."""
+    return load_encoder(
+        cfg.model,
+        cfg.pretrained,
+        device=cfg.device,
+        precision=cfg.precision,
+        compile=cfg.compile,
+        image_size=cfg.image_size,
+    ).setup()
+
+
 def decode_table(table: pa.Table, *, pre: Preprocess, max_pixels: int, base_dir: str | None):
     """The CPU stage: ``(uint8 (n, S, S, 3), errors)`` for a batch's images."""
     return decode_rows(rows_of(table), pre, max_pixels=max_pixels, base_dir=base_dir)
@@ -38,6 +50,7 @@ class EmbedStep(Step):
     """
 
     name = "embed"
+    exact_shards = True  # minutes per shard on CPU: --shard-rows is the unit of resume
 
     def __init__(
         self, config: EmbedConfig, *, schema: pa.Schema, text_column: str | None, base_dir: str
@@ -53,16 +66,8 @@ class EmbedStep(Step):
         return Resources(cpus=1.0, gpus=1.0 if gpu else 0.0)
 
     def setup(self) -> None:
-        cfg = self.config
         if self._encoder is None:
-            self._encoder = load_encoder(
-                cfg.model,
-                cfg.pretrained,
-                device=cfg.device,
-                precision=cfg.precision,
-                compile=cfg.compile,
-                image_size=cfg.image_size,
-            ).setup()
+            self._encoder = load_configured(self.config)
 
     def __getstate__(self) -> dict:
         return {**self.__dict__, "_encoder": None, "_device_decoder": None}  # loaded per process
