@@ -4,7 +4,7 @@ checkout, alternating A/B/B/A, each run a fresh process inside a cgroup-v1 memor
 Reports the embed phase's wall time (model load excluded, from run.json), the peak anonymous
 memory of the process and its decode workers, and whether the embeddings are equal.
 
-    python benchmarks/embed_engine.py --before 2d1d0e4 --n 10000 --limit 3G
+    python benchmarks/embed_engine.py --before 9c9a203 --after 7b0c2e1 --n 10000 --limit 3G
 """
 
 from __future__ import annotations
@@ -55,6 +55,7 @@ def one(code: Path, src: Path, out: Path, limit: int) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--before", required=True, help="git revision of the code before")
+    ap.add_argument("--after", default=None, help="git revision after (default: this tree)")
     ap.add_argument("--n", type=int, default=10_000, help="demo images (at most 10,000)")
     ap.add_argument("--limit", default="3G", help="memory limit of each run")
     a = ap.parse_args()
@@ -62,7 +63,8 @@ def main() -> None:
         d = Path(tmp)
         src = d / "in.parquet"
         pq.write_table(pq.read_table(DEMO).slice(0, a.n), src)
-        codes = {"before": checkout(a.before, d / "before"), "after": ROOT}
+        after = checkout(a.after, d / "after") if a.after else ROOT
+        codes = {"before": checkout(a.before, d / "before"), "after": after}
         runs: dict[str, list] = {"before": [], "after": []}
         for i, kind in enumerate(["before", "after", "after", "before"]):
             out = d / f"{kind}{i}"
