@@ -4,7 +4,7 @@ checkout, alternating A/B/B/A, each run a fresh process inside a cgroup-v1 memor
 Reports the embed phase's wall time (model load excluded, from run.json), the peak anonymous
 memory of the process and its decode workers, and whether the embeddings are equal.
 
-    python benchmarks/embed_engine.py --before 9c9a203 --after 7b0c2e1 --n 10000 --limit 3G
+    python benchmarks/embed_engine.py --before 9c9a203 --after 802c9ff --n 10000 --limit 3G
 """
 
 from __future__ import annotations

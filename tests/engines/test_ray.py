@@ -79,25 +79,17 @@ def test_failed_ray_run_never_reads_complete_and_reruns_to_the_local_output(sour
     with pytest.raises(Exception, match="incomplete manifest"):
         Manifest(out)
     done_before = len(list(out.glob("part-*.parquet")))  # Ray may stop before any is whole
-    again = run_ray(
-        FailsAfter(fail_at=None),
-        source,
-        out,
-        shard_rows=200,
-        batch_size=100,
-        progress="off",
-        workers=1,
-    )
-    assert again.run_info["counts"]["shards_resumed"] == done_before
-    local = run_local(
-        FailsAfter(fail_at=None),
-        source,
-        tmp_path / "local",
-        shard_rows=200,
-        batch_size=100,
-        progress="off",
-    )
-    assert again.read().equals(local.read())
+    _finish_on_ray_as_local(source, out, tmp_path, done_before)
+
+
+def _finish_on_ray_as_local(source, out, tmp_path, finished: int) -> None:
+    """Rerun the interrupted ``out`` on Ray: it resumes ``finished`` shards and ends equal to
+    an uninterrupted local run."""
+    opts = {"shard_rows": 200, "batch_size": 100, "progress": "off"}
+    resumed = run_ray(FailsAfter(fail_at=None), source, out, workers=1, **opts)
+    assert resumed.run_info["counts"]["shards_resumed"] == finished
+    local = run_local(FailsAfter(fail_at=None), source, tmp_path / "local", **opts)
+    assert resumed.read().equals(local.read())
 
 
 def test_ray_resumes_the_shards_an_interrupted_run_finished(source, tmp_path):
@@ -108,25 +100,7 @@ def test_ray_resumes_the_shards_an_interrupted_run_finished(source, tmp_path):
         )
     finished = len(list(out.glob("part-*.parquet")))
     assert finished == 2  # shards snap to the 400-row groups: rows 0-799 were done
-    resumed = run_ray(
-        FailsAfter(fail_at=None),
-        source,
-        out,
-        shard_rows=200,
-        batch_size=100,
-        progress="off",
-        workers=1,
-    )
-    assert resumed.run_info["counts"]["shards_resumed"] == finished
-    local = run_local(
-        FailsAfter(fail_at=None),
-        source,
-        tmp_path / "local",
-        shard_rows=200,
-        batch_size=100,
-        progress="off",
-    )
-    assert resumed.read().equals(local.read())
+    _finish_on_ray_as_local(source, out, tmp_path, finished)
 
 
 def test_ray_address_needs_the_ray_engine(source, tmp_path):
