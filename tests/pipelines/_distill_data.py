@@ -8,26 +8,15 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
-import pytest
 from PIL import Image
 
 from curate.manifests.io import write_manifest
 from curate.manifests.schema import with_class_names
+from tests.pipelines._label_data import one_thread  # noqa: F401 (autouse, re-exported)
 
 DEMO = Path(__file__).resolve().parents[2] / "curate" / "data" / "fashion_mnist_test.parquet"
 #: Tiny network settings: the tests check behaviour, not accuracy.
 FAST = {"width": 8, "depth": 2, "real_per_class": 8}
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Shared 2-core test machines: one torch thread runs faster than two fighting."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def fashion_table(classes: int = 3, per_class: int = 30, *, test_per_class: int = 0) -> pa.Table:

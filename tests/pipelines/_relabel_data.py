@@ -10,6 +10,7 @@ import pytest
 
 import curate
 from curate.manifests.io import write_manifest
+from tests.pipelines._label_data import one_thread  # noqa: F401 (autouse, re-exported)
 
 DEMO = Path(curate.__file__).parent / "data" / "fashion_mnist_test.parquet"
 #: Small input for tests: 64 px gives a 2 x 2 map on EfficientNet-Lite0 (stride 32).
@@ -18,17 +19,6 @@ SIZE = 64
 
 def fashion_table(n: int = 120) -> pa.Table:
     return pq.read_table(DEMO).slice(0, n)
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Shared 2-core test machines: one torch thread is faster than two contending ones."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")
