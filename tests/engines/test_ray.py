@@ -2,30 +2,15 @@
 
 from __future__ import annotations
 
-import os
-
 import pytest
 
 from curate.engines import ray_session, run, run_local, run_ray
 from curate.manifests.io import Manifest, write_manifest
 from tests.conftest import embedded_table
+from tests.engines._ray import ray, ray_local  # noqa: F401 (the module's Ray session)
 from tests.engines.test_local import Centered, FailsAfter, FirstCoordinate
 
 pytestmark = pytest.mark.ray
-
-if os.environ.get("CI") == "true":
-    import ray  # CI installs the [ray] extra: a missing ray must fail there, not skip
-else:
-    ray = pytest.importorskip("ray")
-
-
-@pytest.fixture(scope="module", autouse=True)
-def ray_local():
-    """One local Ray for the module: loopback, no dashboard, 4 logical CPUs on 2 cores."""
-    os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
-    ray.init(num_cpus=4, include_dashboard=False, log_to_driver=False, _node_ip_address="127.0.0.1")
-    yield
-    ray.shutdown()
 
 
 @pytest.fixture

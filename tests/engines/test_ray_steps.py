@@ -3,7 +3,6 @@ demo set (real Fashion-MNIST images, real EfficientNet-Lite0 weights) and on gen
 
 from __future__ import annotations
 
-import os
 import re
 
 import pyarrow as pa
@@ -12,22 +11,11 @@ import pytest
 from curate.demo import DEMO_DATA
 from curate.manifests.io import Manifest, write_manifest
 from tests.conftest import embedded_table
+from tests.engines._ray import ray, ray_local  # noqa: F401 (the module's Ray session)
 
 pytestmark = pytest.mark.ray
 
-if os.environ.get("CI") == "true":
-    import ray
-else:
-    ray = pytest.importorskip("ray")
 pytest.importorskip("torch")
-
-
-@pytest.fixture(scope="module", autouse=True)
-def ray_local():
-    os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
-    ray.init(num_cpus=4, include_dashboard=False, log_to_driver=False, _node_ip_address="127.0.0.1")
-    yield
-    ray.shutdown()
 
 
 @pytest.fixture(scope="module")
