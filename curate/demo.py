@@ -40,8 +40,6 @@ DEMO_PREDICTOR = "cnn"
 
 def _embed(out_dir: Path, log: Callable[[str], None]) -> Path:
     """EfficientNet-Lite0 ImageNet features, offline (DIR/ingested -> DIR/embedded)."""
-    import sys
-
     from curate.pipelines.embed import embed, format_summary
 
     m = embed(
@@ -50,7 +48,7 @@ def _embed(out_dir: Path, log: Callable[[str], None]) -> Path:
         model="efficientnet_lite0",
         image_size=DEMO_IMAGE_SIZE,
         overwrite=True,
-        progress=sys.stderr.isatty(),
+        progress="auto",  # a bar on a terminal, a line at least every 25 s in a log
     )
     info = m.run_info
     log(format_summary(info["counts"]))
