@@ -20,6 +20,7 @@ from typing import Any
 
 import pyarrow as pa
 
+from curate._malloc import reuse_heap
 from curate.config import resolve_config
 from curate.engines.options import RunOptions
 from curate.engines.processes import prepared, process_pool
@@ -255,7 +256,9 @@ def run_local(
     pool = process_pool(stage.workers, stage.init) if stage and todo else None  # before threads
     t2 = time.perf_counter()
     try:
-        with Progress(job.step.name, rows_todo, mode=opt.progress) as bar:
+        # batch after batch allocates the same large buffers (a model's activations, decoded
+        # pixels): served from the heap, each reuses the last one's pages (curate._malloc)
+        with reuse_heap(), Progress(job.step.name, rows_todo, mode=opt.progress) as bar:
             if job.done:
                 bar.line(f"resuming: {len(job.done)} of {len(job.shards)} shards already done")
             opts = {"batch_size": opt.batch_size, "progress": bar, "shards": len(job.shards)}
