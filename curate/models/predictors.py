@@ -49,10 +49,10 @@ def _mlp(n_classes: int, seed: int):
     )
 
 
-def _cnn(n_classes: int, seed: int):
+def _cnn(n_classes: int, seed: int, log: Callable[[str], None] | None = None):
     from curate.models.cnn import SmallCNN
 
-    return SmallCNN(n_classes=n_classes, seed=seed)
+    return SmallCNN(n_classes=n_classes, seed=seed, log=log)  # minutes per fold: log its epochs
 
 
 #: Trained predictors; ``zero_shot`` is not trained and lives in ``zero_shot.py``.
@@ -61,14 +61,15 @@ PREDICTOR_FACTORIES: dict[str, Callable] = {"logreg": _logreg, "mlp": _mlp, "cnn
 PREDICTOR_INPUT = {"logreg": "vectors", "mlp": "vectors", "cnn": "pixels"}
 
 
-def make_predictor(name: str, n_classes: int, seed: int):
+def make_predictor(name: str, n_classes: int, seed: int, log: Callable[[str], None] | None = None):
+    """A fresh predictor; ``log`` gets the progress of the ones that train for minutes."""
     try:
         factory = PREDICTOR_FACTORIES[name]
     except KeyError:
         raise ValueError(
             f"predictor={name!r}: trained predictors are {list(PREDICTOR_FACTORIES)}."
         ) from None
-    return factory(n_classes, seed)
+    return factory(n_classes, seed, log=log) if name == "cnn" else factory(n_classes, seed)
 
 
 def _full_proba(est, X: np.ndarray, n_classes: int) -> np.ndarray:
@@ -83,10 +84,10 @@ def _full_proba(est, X: np.ndarray, n_classes: int) -> np.ndarray:
 
 
 def fit_predict(
-    name: str, X_train, y_train, X_test, n_classes: int, *, seed: int = 0
+    name: str, X_train, y_train, X_test, n_classes: int, *, seed: int = 0, log=None
 ) -> np.ndarray:
     """Fit one predictor on the train rows; predicted probabilities for the test rows."""
-    est = make_predictor(name, n_classes, seed)
+    est = make_predictor(name, n_classes, seed, log=log)
     if len(np.unique(y_train)) < 2:
         raise ValueError("training rows hold a single class; a classifier needs two or more.")
     with warnings.catch_warnings(), limit_blas(FIT_BLAS_THREADS):
@@ -129,5 +130,7 @@ def cross_val_pred_probs(
     for i, (train, test) in enumerate(fold_indices(y, folds, seed)):
         if log:
             log(f"  {name}: fold {i + 1}/{folds} ({len(train)} train, {len(test)} held out)")
-        out[test] = fit_predict(name, X[train], y[train], X[test], n_classes, seed=seed + i)
+        out[test] = fit_predict(
+            name, X[train], y[train], X[test], n_classes, seed=seed + i, log=log
+        )
     return out

@@ -64,7 +64,7 @@ def member_pred_probs(
         )
     if log:
         log(f"  {name}: fit on {len(train)} '{cfg.train_split}' rows, predict {len(audit)}")
-    pp = fit_predict(name, X[train], y[train], X[audit], n_classes, seed=cfg.seed)
+    pp = fit_predict(name, X[train], y[train], X[audit], n_classes, seed=cfg.seed, log=log)
     if cfg.audit_cv:
         cv = cross_val_pred_probs(
             name, X[audit], y[audit], n_classes, folds=cfg.folds, seed=cfg.seed, log=log
