@@ -19,5 +19,5 @@ case "$(uname -m)" in
   aarch64|arm64) python -m pip install -q torch==2.9.1 torchvision==0.24.1 ;;
   *) python -m pip install -q torch==2.14.1 torchvision==0.29.1 ;;
 esac
-python -m pip install -q -e '.[dev,clip,effnet,hf,prune,labels,check,report,ray]'
+python -m pip install -q -e '.[dev,docs,clip,effnet,hf,prune,labels,check,report,ray]'
 echo "installed curate into .venv ($(python -c 'import curate; print(curate.__version__)'))"

@@ -129,13 +129,15 @@ class LabelPoolingDataset:
         crop) or ``label`` (one-hot given label): the three arms of ReLabel's comparison.
     label_weight
         Mass mixed onto the given label: ``(1 - w) * target + w * one_hot(label)``.
-    scale, ratio, flip
-        RandomResizedCrop area and aspect ranges; horizontal flip probability.
+    scale, flip
+        RandomResizedCrop area range (aspect ratios 3/4 to 4/3); horizontal flip probability.
     seed
         Crops depend only on ``(seed, epoch, index)``; call :meth:`set_epoch` each epoch.
     rows
         Restrict to these row indices (e.g. a train split); None: every row with a label map.
 
+    Notes
+    -----
     Items are ``(image float (c, size, size) in [0, 1], target float (C,), label int)``:
     one channel for grayscale images, three (RGB) for any other.
     The manifest's columns are held in memory (images as encoded bytes).

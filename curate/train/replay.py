@@ -47,6 +47,8 @@ class ReplayDataset:
         stored; below 1 sharpens). Measured on Fashion-MNIST+ neither way made the student
         calibrated (BENCHMARKS.md "Reinforce"); the student's own temperature does.
 
+    Notes
+    -----
     Items are ``(view, target)``: float ``(C, S, S)`` in [0, 1] and float ``(num_classes,)``.
     :meth:`view` returns one stored view exactly as the teacher saw it.
     """

@@ -77,8 +77,6 @@ def prune(
         ``caption``/``TEXT``, ``SAMPLE_ID`` or no id at all, ids then taken as ``curate
         ingest`` takes them) and output path. ``out`` holds ALL rows; none is dropped. Without
         ``out``, the output is ``NAME-pruned.parquet`` (or ``DIR-pruned``) beside the input.
-    kept_out : path, optional (keyword)
-        Also write the kept rows as their own manifest here.
     overwrite
         Replace existing outputs (and an interrupted prune's scratch with other options).
     engine, ray_address
@@ -87,13 +85,15 @@ def prune(
         manifest.
     progress
         ``auto``, ``bar``, ``lines`` or ``off``.
-    scratch : path, optional (keyword)
-        Where the plan spills the vectors (about ``rows x (2 d + 20)`` bytes for SemDeDup
-        and ``--dedup-eps``, ``rows x 16`` otherwise); default ``.OUT.prune-scratch`` beside
-        the output; removed on success, kept (and resumed from) after a failure.
     config
         A ready :class:`PruneConfig`; mutually exclusive with ``options``.
     **options
+        kept_out : path, optional
+            Also write the kept rows as their own manifest here.
+        scratch : path, optional
+            Where the plan spills the vectors (about ``rows x (2 d + 20)`` bytes for SemDeDup
+            and ``--dedup-eps``, ``rows x 16`` otherwise); default ``.OUT.prune-scratch`` beside
+            the output; removed on success, kept (and resumed from) after a failure.
         keep : float
             Fraction of the valid rows to keep, in (0, 1]: exactly ``round(keep * N)`` rows
             are kept, ``N`` being the rows with a usable embedding (or CLIP score for
