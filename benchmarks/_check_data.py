@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 from _fashion import CLASS_NAMES, fashion_mnist
 from PIL import Image, ImageEnhance, ImageFilter
@@ -318,3 +319,33 @@ def planted_manifest(work: Path, dataset: str, role: str, seed: int = 0) -> tupl
     )
     write_manifest(table.cast(schema), out, overwrite=True)
     return out, rows
+
+
+# -- what each leak signal finds alone -----------------------------------------------------
+def hamming(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    x = np.bitwise_xor(a.astype(np.uint64), b.astype(np.uint64))
+    return np.unpackbits(x.view(np.uint8).reshape(-1, 8), axis=1).sum(axis=1)
+
+
+def nearest_reference(df: pd.DataFrame, vec: np.ndarray, queries, reference):
+    """Per query row: the largest cosine and the smallest phash distance to any reference row."""
+    import faiss
+
+    from curate.pipelines.check.hashes import codes_of
+
+    ref, q = np.flatnonzero(reference), np.flatnonzero(queries)
+    index = faiss.IndexFlatIP(vec.shape[1])
+    index.add(vec[ref])
+    cos, _ = index.search(vec[q], 1)
+    ph = df.phash.fillna(0).to_numpy(np.uint64)
+    ok = df.pixel_hash.notna().to_numpy()
+    bindex = faiss.IndexBinaryFlat(64)
+    bindex.add(codes_of(ph[np.flatnonzero(reference & ok)]))
+    dist, _ = bindex.search(codes_of(ph[q]), 1)
+    exact = df.pixel_hash.iloc[q].isin(set(df.pixel_hash.iloc[ref].dropna())).to_numpy()
+    return cos[:, 0], np.where(ok[q], dist[:, 0], 99), exact
+
+
+def unit(df: pd.DataFrame) -> np.ndarray:
+    vec = np.stack(df.embedding.to_numpy()).astype(np.float32)
+    return vec / np.linalg.norm(vec, axis=1, keepdims=True)

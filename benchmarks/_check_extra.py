@@ -9,7 +9,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-from _check_data import embedded, encode, fashion, full_manifest, planted_manifest
+from _check_data import (
+    embedded,
+    encode,
+    fashion,
+    full_manifest,
+    nearest_reference,
+    planted_manifest,
+)
 
 from curate.manifests import schema as S
 from curate.manifests.io import open_manifest, write_manifest
@@ -110,10 +117,45 @@ def stage_cleanvision(args) -> dict:
     return res
 
 
+def signals_alone(m, threshold: float) -> dict:
+    """Test rows whose nearest train row matches by each signal alone (exact search, all
+    rows), beside the union: what ``leak_by``'s order (exact, phash, embedding) hides."""
+    from curate.manifests.vectors import read_vectors
+
+    df = m.read(["split", "pixel_hash", "phash"]).to_pandas()
+    vec, _ = read_vectors(m, "embedding")
+    vec = vec.astype(np.float32)
+    vec /= np.linalg.norm(vec, axis=1, keepdims=True)
+    test = (df.split == "test").to_numpy()
+    cos, ham, exact = nearest_reference(df, vec, test, ~test)
+    alone = {"exact": exact, "phash": ham == 0, "embedding": cos >= threshold}
+    out = {k: int(v.sum()) for k, v in alone.items()}
+    out["union"] = int((alone["exact"] | alone["phash"] | alone["embedding"]).sum())
+    out["embedding_max_cos_quantiles"] = {
+        q: round(float(np.quantile(cos, q)), 4) for q in (0.5, 0.9, 0.99, 0.999)
+    }
+    return out
+
+
+def leak_examples(m, per_signal: int = 5) -> list[dict]:
+    """The closest leak pairs of each signal, with both rows' labels."""
+    t = m.read(["id", "label", "is_leak", "leak_of", "leak_by", "leak_sim"]).to_pandas()
+    label = t.set_index("id").label
+    leaks = t[t.is_leak.fillna(False).astype(bool)].sort_values("leak_sim", ascending=False)
+    picks = leaks.groupby("leak_by", sort=True).head(per_signal)
+    names = m.class_names or [str(i) for i in range(10)]
+    return [
+        {"test": r.id, "train": r.leak_of, "by": r.leak_by, "cos": round(float(r.leak_sim), 4),
+         "labels": [names[int(r.label)], names[int(label[r.leak_of])]]}
+        for r in picks.itertuples()
+    ]  # fmt: skip
+
+
 def stage_real(args) -> dict:
-    """The real train and test splits: what check finds (test against train), and a report."""
+    """The real train and test splits: what check finds (test against train), what each
+    signal finds alone, the closest pairs per signal, and a report."""
     import curate.reporting as R
-    from curate.pipelines.check import summarize
+    from curate.pipelines.check import CheckConfig, summarize
 
     work = Path(args.work)
     full = embedded(
@@ -124,17 +166,21 @@ def stage_real(args) -> dict:
     load0, t0 = _load(), time.perf_counter()
     m = check(full, out, overwrite=True, progress="lines")
     seconds = time.perf_counter() - t0
-    t = m.read(["id", "split", "leak_of", "leak_by", "leak_sim", "is_leak"]).to_pandas()
+    load1 = _load()
+    t = m.read(["is_leak", "leak_by", "label", "leak_of", "id"]).to_pandas()
     leaks = t[t.is_leak.fillna(False).astype(bool)]
+    label = t.set_index("id").label
     page = R.report([m.path], work / f"{args.dataset}-real-report.html")
     return {
         "dataset": args.dataset, "rows": m.num_rows, "seconds": round(seconds, 1),
-        "load": [load0, _load()], "counts": m.run_info["counts"],
+        "load": [load0, load1], "counts": m.run_info["counts"],
         "fit_timings": m.run_info.get("fit_timings"), "index": m.run_info.get("index"),
-        "leaks_by": leaks.leak_by.value_counts().to_dict(),
         "test_rows_checked": int(t.is_leak.notna().sum()),
-        "leak_examples": leaks.sort_values("leak_sim", ascending=False).head(20)[
-            ["id", "leak_of", "leak_by", "leak_sim"]].to_dict("records"),
+        "leaks_by": leaks.leak_by.value_counts().to_dict(),
+        "leak_pairs_same_label": int((leaks.label.to_numpy()
+                                      == label.loc[leaks.leak_of].to_numpy()).sum()),
+        "signals_alone": signals_alone(m, CheckConfig().near_dup_threshold),
+        "leak_examples": leak_examples(m),
         "summary": summarize(m), "report": str(page),
     }  # fmt: skip
 

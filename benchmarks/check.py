@@ -33,7 +33,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from _check_data import TRANSFORMS, Row, planted_manifest
+from _check_data import TRANSFORMS, Row, hamming, nearest_reference, planted_manifest, unit
 
 from curate.pipelines.check import check
 
@@ -44,43 +44,14 @@ def _load() -> str:
     return open("/proc/loadavg").read().split()[0]
 
 
-def _hamming(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    x = np.bitwise_xor(a.astype(np.uint64), b.astype(np.uint64))
-    return np.unpackbits(x.view(np.uint8).reshape(-1, 8), axis=1).sum(axis=1)
-
-
-def _nearest_reference(df: pd.DataFrame, vec: np.ndarray, queries, reference):
-    """Per query row: the largest cosine and the smallest phash distance to any reference row."""
-    import faiss
-
-    from curate.pipelines.check.hashes import codes_of
-
-    ref, q = np.flatnonzero(reference), np.flatnonzero(queries)
-    index = faiss.IndexFlatIP(vec.shape[1])
-    index.add(vec[ref])
-    cos, _ = index.search(vec[q], 1)
-    ph = df.phash.fillna(0).to_numpy(np.uint64)
-    ok = df.pixel_hash.notna().to_numpy()
-    bindex = faiss.IndexBinaryFlat(64)
-    bindex.add(codes_of(ph[np.flatnonzero(reference & ok)]))
-    dist, _ = bindex.search(codes_of(ph[q]), 1)
-    exact = df.pixel_hash.iloc[q].isin(set(df.pixel_hash.iloc[ref].dropna())).to_numpy()
-    return cos[:, 0], np.where(ok[q], dist[:, 0], 99), exact
-
-
-def _unit(df: pd.DataFrame) -> np.ndarray:
-    vec = np.stack(df.embedding.to_numpy()).astype(np.float32)
-    return vec / np.linalg.norm(vec, axis=1, keepdims=True)
-
-
 def signals(df: pd.DataFrame, rows: list[Row], d_grid, t_grid) -> dict:
     """Each leak signal alone, and their union (exact or phash <= d or cosine >= t): recall
     per transform (a query against its own copy) and the false-positive rate on unplanted
     queries (against their nearest reference row), over threshold grids."""
-    vec = _unit(df)
+    vec = unit(df)
     pos = {r: i for i, r in enumerate(df.id)}
     test = (df.split == "test").to_numpy()
-    cos_ref, ham_ref, exact_ref = _nearest_reference(df, vec, test, ~test)
+    cos_ref, ham_ref, exact_ref = nearest_reference(df, vec, test, ~test)
     planted = {r.source: r for r in rows if r.role == "leak"}
     clean = np.array([i not in planted for i in df.id[test]])
     ph = df.phash.fillna(0).to_numpy(np.uint64)
@@ -88,7 +59,7 @@ def signals(df: pd.DataFrame, rows: list[Row], d_grid, t_grid) -> dict:
     for t in TRANSFORMS:
         a, b = np.array([(pos[r.source], pos[r.id]) for r in planted.values() if r.kind == t]).T
         same = df.pixel_hash.iloc[a].to_numpy() == df.pixel_hash.iloc[b].to_numpy()
-        pair[t] = {"exact": same, "ham": _hamming(ph[a], ph[b]), "cos": (vec[a] * vec[b]).sum(1)}
+        pair[t] = {"exact": same, "ham": hamming(ph[a], ph[b]), "cos": (vec[a] * vec[b]).sum(1)}
     out: dict = {"fpr": {"exact": float(exact_ref[clean].mean())}, "recall": {}, "union": []}
     out["fpr"].update({f"phash<={d}": float((ham_ref[clean] <= d).mean()) for d in d_grid})
     out["fpr"].update({f"cos>={t}": float((cos_ref[clean] >= t).mean()) for t in t_grid})

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from curate.engines.progress import Progress
 from curate.manifests.io import open_manifest
 from curate.manifests.vectors import read_vectors
 from curate.pipelines.check import CheckConfig, check
@@ -94,7 +95,9 @@ def recall(args) -> dict:
     e_s, e_i = without_self(*exact_topk(x, x[rows], K), rows)
     src = VectorSource(m, E.check_embedding_column(m, "embedding"))
     t0 = time.perf_counter()
-    index = build_index(src, exact_max_rows=cfg.exact_max_rows, nprobe=cfg.nprobe, seed=cfg.seed)
+    with Progress("recall: index", m.num_rows, mode="lines") as bar:
+        index = build_index(src, exact_max_rows=cfg.exact_max_rows, nprobe=cfg.nprobe,
+                            seed=cfg.seed, on_add=bar.advance)  # fmt: skip
     build_s = round(time.perf_counter() - t0, 1)
     a_s, a_i = without_self(*index.search(x[rows], K), rows)
     out = {

@@ -167,3 +167,11 @@ def test_neighbours_drop_self_and_link_only_earlier_rows():
     assert nb.dup_of.tolist() == [-1, 0, -1, 2]  # row 0's neighbour 1 is later: not a link
     assert nb.nearest_sim[0] == pytest.approx(0.99) and nb.nearest_sim[2] == pytest.approx(0.97)
     assert nb.outlier[0] == pytest.approx(((1 - 0.99) + (1 - 0.5)) / 2)
+
+
+def test_progress_lines_cover_the_index_build(planted, tmp_path, capsys):
+    # an IVF index trains for minutes at scale before any row is searched: it has its lines
+    m = check(planted.path, tmp_path / "c", **{**TIGHT, "progress": "lines"}, exact_max_rows=10)
+    err = capsys.readouterr().err
+    assert m.run_info["index"]["manifest"]["kind"] == "ivf"
+    assert err.index("check: index:") < err.index("check: neighbour search:")

@@ -87,13 +87,13 @@ def embedding_links(
     n = m.num_rows
     src = VectorSource(m, E.check_embedding_column(m, cfg.embedding_column))
     opts = {"exact_max_rows": cfg.exact_max_rows, "nprobe": cfg.nprobe, "seed": cfg.seed}
-    index = build_index(src, **opts)
+    index = _build(src, "check: index", progress, opts)
     valid = src.valid
     ev_index = ev_capture = None
     if against is not None:
         ev = open_manifest(against)
         ev_src = VectorSource(ev, E.check_embedding_column(ev, cfg.embedding_column))
-        ev_index = build_index(ev_src, **opts)
+        ev_index = _build(ev_src, "check: index --against", progress, opts)
         wanted = [f.partners for f in pixel_found if f.source == "against"]
         ev_capture = _Capture(ev.num_rows, _rows(wanted))
         for rows, x in ev_src.batches(cfg.batch_size, ev_capture.want):
@@ -103,7 +103,7 @@ def embedding_links(
     if ref_valid is not None and index.kind == "exact":
         # FAISS's flat search leaves BLAS for a slow scalar loop under an ID selector: an exact
         # index of the reference rows alone instead (memory: theirs, 4 d bytes each)
-        ref_index = build_index(src, rows=ref_valid, **opts)
+        ref_index = _build(src, "check: index the reference split", progress, opts, ref_valid)
     want = [f.rows for f in pixel_found] + [f.partners for f in pixel_found if f.source == "split"]
     mine = _Capture(n, _rows(want))
     nb = Neighbours.empty(n)
@@ -133,6 +133,15 @@ def embedding_links(
         outlier_threshold=threshold, found=found, nearest_leak_sim=leak_sim,
         pair_sims=_pair_sims(pixel_found, mine, ev_capture), index=records,
     )  # fmt: skip
+
+
+def _build(
+    src: VectorSource, label: str, progress: str, opts: dict, rows: np.ndarray | None = None
+) -> Index:
+    """``build_index`` with progress lines (an IVF index trains for minutes before adding)."""
+    n = int(rows.sum()) if rows is not None else src.manifest.num_rows
+    with Progress(label, n, mode=progress) as bar:
+        return build_index(src, rows=rows, on_add=bar.advance, **opts)
 
 
 def _leak(

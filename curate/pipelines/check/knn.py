@@ -10,7 +10,7 @@ and a search can be restricted to some of them (the reference split) by a FAISS 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -88,11 +88,13 @@ def build_index(
     nprobe: int,
     seed: int,
     batch_size: int = 65_536,
+    on_add: Callable[[int], None] | None = None,
 ) -> Index:
     """Index the valid vectors of ``src`` (of ``rows``, a mask, when given).
 
     The kind is chosen from the number of candidate rows (before validity is known): exact
-    up to ``exact_max_rows``, IVF above.
+    up to ``exact_max_rows``, IVF above. ``on_add(rows)`` is called after each batch added
+    (a progress bar's ``advance``).
     """
     faiss = _faiss()
     d = src.column.dim
@@ -113,6 +115,8 @@ def build_index(
     for row, x in src.batches(batch_size, rows):
         index.faiss_index.add_with_ids(x, row.astype(np.int64))
         index.rows += len(row)
+        if on_add is not None:
+            on_add(len(row))
     return index
 
 
