@@ -194,17 +194,30 @@ def _batches(step: Step, m: Manifest, rows, opts) -> Iterator[tuple[pa.Table, An
     return prepared(tables, step.prepare_stage(), opts["pool"])
 
 
+#: Output batches are gathered up to this many rows or bytes before a write, so a step with
+#: small batches (embed: one forward pass, 256 rows) still writes few, large row groups.
+WRITE_ROWS, WRITE_BYTES = 16_384, 32 << 20
+
+
 def _run_shard(step: Step, m: Manifest, writer: ManifestWriter, index: int, rows, opts) -> None:
     counts: Counter = Counter()
     stream = writer.open_shard(index)
+    pending: list[pa.Table] = []
     try:
         lo = rows[0]
         for batch, ready in _batches(step, m, rows, opts):
             out = step(batch, slice(lo, lo + batch.num_rows), ready)
             lo += batch.num_rows
-            stream.write(out)
+            pending.append(out)
+            if sum(t.num_rows for t in pending) >= WRITE_ROWS or (
+                sum(t.nbytes for t in pending) >= WRITE_BYTES
+            ):
+                stream.write(pa.concat_tables(pending))
+                pending.clear()
             counts.update(step.count(out))
             opts["progress"].advance(batch.num_rows)
+        if pending:
+            stream.write(pa.concat_tables(pending))
         save_counts(writer, index, counts)
     except BaseException:
         stream.abort()
