@@ -69,6 +69,15 @@ def test_heads_fit_out_of_fold_on_given_features():
     assert len(fit_head(X, y, n_classes=3, folds=1).heads) == 1
 
 
+def test_the_feature_phase_says_it_started_before_its_first_heartbeat(fashion):
+    # a run of 10,000 images was silent 52 s between the pixel CNN's last line and the
+    # features' first heartbeat: each phase now opens with a line
+    lines: list[str] = []
+    build_teacher(None, fashion, image_size=SIZE, folds=3, seed=0, log=lines.append)
+    started = next(i for i, line in enumerate(lines) if "features at" in line)
+    assert started < next(i for i, line in enumerate(lines) if "head(s)" in line)
+
+
 def test_mlp_head(fashion):
     t = build_teacher(None, fashion, image_size=SIZE, folds=2, head="mlp")
     x, _ = decode_table(fashion_table(4), SIZE)

@@ -117,6 +117,8 @@ def embed_labelled(
     ids, labels, feats = [], [], []
     base = str(m.path.parent if m.path.is_file() else m.path)
     done, beat = 0, Heartbeat(log)
+    if log:  # the phase's first line now, not a heartbeat's period after the last phase's
+        log(f"  {backbone.model} features at {backbone.image_size} px: starting")
     for t in labelled_batches(m, batch_size, split, subset):
         x, errors = decode_table(t, backbone.image_size, base_dir=base)
         ok = np.array([e is None for e in errors])
