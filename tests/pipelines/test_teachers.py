@@ -173,3 +173,17 @@ def test_reinforce_and_relabel_take_the_imagenet_teacher(tmp_path):
     assert r.run_info["teacher"]["name"] == "imagenet:efficientnet_lite0"
     rl = relabel(m, tmp_path / "rl", teacher="imagenet", image_size=SIZE, progress="off")
     assert len(rl.read().column("labels")) == 12
+
+
+def test_an_ensemble_says_why_each_member_sees_its_input_size():
+    from types import SimpleNamespace
+
+    from curate.pipelines.teachers.build import _joined_reason
+
+    cnn = SimpleNamespace(name="cnn", input_reason="28 px: the pixel CNN at the images' own size")
+    eff = SimpleNamespace(name="efficientnet_lite0+logreg", input_reason="128 px: raised")
+    assert _joined_reason([cnn, eff]) == (
+        "cnn: 28 px: the pixel CNN at the images' own size; efficientnet_lite0+logreg: 128 px: "
+        "raised"
+    )
+    assert _joined_reason([eff, eff]) == "128 px: raised"
