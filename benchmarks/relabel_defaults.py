@@ -55,6 +55,7 @@ def main() -> None:
     ap.add_argument("--timeout", type=float, default=None, help="seconds; stop the run then")
     ap.add_argument("--out", default=None)
     args = ap.parse_args()
+    args.out = args.out and Path(args.out).resolve()  # before the chdir below
     xtr, ytr, *_, names = load("fashion")
     work = Path(args.work).resolve()
     manifest = write(xtr[: args.rows], ytr[: args.rows], names, work / f"first{args.rows}")

@@ -69,6 +69,15 @@ def test_heads_fit_out_of_fold_on_given_features():
     assert len(fit_head(X, y, n_classes=3, folds=1).heads) == 1
 
 
+def test_the_feature_phase_says_it_started_before_its_first_heartbeat(fashion):
+    # a run of 10,000 images was silent 52 s between the pixel CNN's last line and the
+    # features' first heartbeat: each phase now opens with a line
+    lines: list[str] = []
+    build_teacher(None, fashion, image_size=SIZE, folds=3, seed=0, log=lines.append)
+    started = next(i for i, line in enumerate(lines) if "features at" in line)
+    assert started < next(i for i, line in enumerate(lines) if "head(s)" in line)
+
+
 def test_mlp_head(fashion):
     t = build_teacher(None, fashion, image_size=SIZE, folds=2, head="mlp")
     x, _ = decode_table(fashion_table(4), SIZE)
@@ -164,3 +173,17 @@ def test_reinforce_and_relabel_take_the_imagenet_teacher(tmp_path):
     assert r.run_info["teacher"]["name"] == "imagenet:efficientnet_lite0"
     rl = relabel(m, tmp_path / "rl", teacher="imagenet", image_size=SIZE, progress="off")
     assert len(rl.read().column("labels")) == 12
+
+
+def test_an_ensemble_says_why_each_member_sees_its_input_size():
+    from types import SimpleNamespace
+
+    from curate.pipelines.teachers.build import _joined_reason
+
+    cnn = SimpleNamespace(name="cnn", input_reason="28 px: the pixel CNN at the images' own size")
+    eff = SimpleNamespace(name="efficientnet_lite0+logreg", input_reason="128 px: raised")
+    assert _joined_reason([cnn, eff]) == (
+        "cnn: 28 px: the pixel CNN at the images' own size; efficientnet_lite0+logreg: 128 px: "
+        "raised"
+    )
+    assert _joined_reason([eff, eff]) == "128 px: raised"

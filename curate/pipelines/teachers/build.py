@@ -117,6 +117,8 @@ def embed_labelled(
     ids, labels, feats = [], [], []
     base = str(m.path.parent if m.path.is_file() else m.path)
     done, beat = 0, Heartbeat(log)
+    if log:  # the phase's first line now, not a heartbeat's period after the last phase's
+        log(f"  {backbone.model} features at {backbone.image_size} px: starting")
     for t in labelled_batches(m, batch_size, split, subset):
         x, errors = decode_table(t, backbone.image_size, base_dir=base)
         ok = np.array([e is None for e in errors])
@@ -358,12 +360,21 @@ def build_members(spec: str | None, m: Manifest, opts: dict) -> list:
     return [_member(p, m, opts) for p in parts]
 
 
+def _joined_reason(members: list) -> str | None:
+    """Why the members see the input sizes they do: one reason when they agree, else each."""
+    reasons = [getattr(t, "input_reason", None) for t in members]
+    if all(r == reasons[0] for r in reasons):
+        return reasons[0]
+    return "; ".join(f"{t.name}: {r}" for t, r in zip(members, reasons, strict=True) if r)
+
+
 def join_members(members: list) -> Teacher:
     """One teacher, or an :class:`Ensemble` of several with their out-of-fold probabilities
     averaged (on the rows every member has)."""
     if len(members) == 1:
         return members[0]
     teacher = Ensemble(members)
+    teacher.input_reason = _joined_reason(members)
     oofs = [getattr(t, "oof_", None) for t in members]
     if all(o is not None for o in oofs):
         common = set.intersection(*(set(o.ids) for o in oofs))

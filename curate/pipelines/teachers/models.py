@@ -345,14 +345,6 @@ class Ensemble(Teacher):
         self.name = "+".join(m.name for m in members)
         self.grid = None
 
-    @property
-    def input_reason(self) -> str | None:
-        """Why each member reads the size it does: one reason when they agree."""
-        reasons = {m.name: getattr(m, "input_reason", None) for m in self.members}
-        if len(set(reasons.values())) == 1:
-            return next(iter(reasons.values()))
-        return "; ".join(f"{name}: {why}" for name, why in reasons.items())
-
     def setup(self) -> Ensemble:
         for m in self.members:
             m.setup()
