@@ -23,7 +23,7 @@ import pyarrow as pa
 from PIL import Image
 
 import curate
-from curate.evaluate.distill_eval import distill_eval
+from curate.evaluation.distill_eval import distill_eval
 from curate.manifests.io import ManifestWriter
 
 
