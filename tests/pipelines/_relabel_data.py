@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -26,3 +27,20 @@ def fashion(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("fashion") / "m"
     write_manifest(fashion_table(), out)
     return out
+
+
+def assert_whole_map_pools_to_soft_label(rows: list[dict], classes: int = 10, grid: int = 2):
+    """Pooling each row's whole label map gives back its soft label (to fp16 storage)."""
+    import torch
+
+    from curate.train.labelpool import pool_map
+    from curate.train.losses import densify_topk
+
+    for row in rows:
+        cls = np.array(row["label_map_classes"]).reshape(classes, grid, grid)
+        scores = np.array(row["label_map_scores"], np.float32).reshape(classes, grid, grid)
+        pooled = pool_map(cls, scores, (0.0, 0.0, float(grid), float(grid)), classes)
+        soft = densify_topk(
+            torch.tensor([row["soft_classes"]]), torch.tensor([row["soft_probs"]]), classes
+        )[0]
+        assert torch.allclose(pooled, soft, atol=5e-3)

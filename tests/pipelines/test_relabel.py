@@ -8,7 +8,6 @@ import warnings
 import numpy as np
 import pyarrow as pa
 import pytest
-import torch
 from typer.testing import CliRunner
 
 from curate.cli.app import app
@@ -17,10 +16,8 @@ from curate.manifests.io import Manifest, write_manifest
 from curate.pipelines.relabel import relabel
 from curate.pipelines.relabel.mistakes import mistakes
 from curate.pipelines.teachers import SmallClassWarning
-from curate.train.labelpool import pool_map
-from curate.train.losses import densify_topk
 from tests.pipelines import _relabel_data as D
-from tests.pipelines._relabel_data import SIZE, fashion_table
+from tests.pipelines._relabel_data import SIZE, assert_whole_map_pools_to_soft_label, fashion_table
 
 one_thread = D.one_thread  # fixture
 
@@ -81,15 +78,7 @@ def test_bad_images_keep_their_row_with_an_error_and_null_labels(relabeled):
 
 def test_pooling_the_whole_map_reproduces_the_soft_label(relabeled):
     """Also with the posterior: the channel is added to every cell's logits alike."""
-    t = relabeled.read().slice(0, 10)
-    for row in t.to_pylist():
-        classes = np.array(row["label_map_classes"]).reshape(10, 2, 2)
-        scores = np.array(row["label_map_scores"], np.float32).reshape(10, 2, 2)
-        pooled = pool_map(classes, scores, (0.0, 0.0, 2.0, 2.0), 10)
-        soft = densify_topk(
-            torch.tensor([row["soft_classes"]]), torch.tensor([row["soft_probs"]]), 10
-        )[0]
-        assert torch.allclose(pooled, soft, atol=5e-3)  # fp16 storage
+    assert_whole_map_pools_to_soft_label(relabeled.read().slice(0, 10).to_pylist())
 
 
 def test_no_label_column_and_no_teacher_says_which_teacher_to_pass(tmp_path):

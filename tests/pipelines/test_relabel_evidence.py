@@ -32,7 +32,7 @@ from curate.pipelines.teachers.sizing import (
 from curate.train.labelpool import pool_map
 from curate.train.losses import densify_topk
 from tests.pipelines import _relabel_data as D
-from tests.pipelines._relabel_data import SIZE, fashion_table
+from tests.pipelines._relabel_data import SIZE, assert_whole_map_pools_to_soft_label, fashion_table
 
 one_thread = D.one_thread  # fixture
 
@@ -88,15 +88,7 @@ def test_the_posterior_keeps_more_clean_labels_than_the_teacher_alone(both_targe
 
 
 def test_pooling_the_whole_posterior_map_gives_back_the_posterior_soft_label(both_targets):
-    post = both_targets[0]
-    for row in post.read().slice(0, 8).to_pylist():
-        classes = np.array(row["label_map_classes"]).reshape(10, 2, 2)
-        scores = np.array(row["label_map_scores"], np.float32).reshape(10, 2, 2)
-        pooled = pool_map(classes, scores, (0.0, 0.0, 2.0, 2.0), 10)
-        soft = densify_topk(
-            torch.tensor([row["soft_classes"]]), torch.tensor([row["soft_probs"]]), 10
-        )[0]
-        assert torch.allclose(pooled, soft, atol=5e-3)  # fp16 storage
+    assert_whole_map_pools_to_soft_label(both_targets[0].read().slice(0, 8).to_pylist())
 
 
 @pytest.fixture(scope="module")
