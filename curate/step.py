@@ -159,11 +159,10 @@ class Step:
         table = batch if isinstance(batch, pa.Table) else pa.Table.from_batches([batch])
         if rows is None:
             rows = slice(0, table.num_rows)
-        stage = self.prepare_stage()
-        if stage is not None:
-            if prepared is NOT_PREPARED:
-                prepared = stage.fn(table)
+        if prepared is not NOT_PREPARED:  # the engine ran the step's stage ahead
             out = self.process_prepared(table, prepared)
+        elif (stage := self.prepare_stage()) is not None:
+            out = self.process_prepared(table, stage.fn(table))
         else:
             out = self.process_rows(table, rows)
         if out.num_rows != table.num_rows:

@@ -183,15 +183,15 @@ class ShardedRun:
         return Manifest(self.writer.out)
 
 
-def _batches(step: Step, m: Manifest, rows, opts) -> Iterator[tuple[pa.Table, Any]]:
-    """A shard's batches, each with its prepared stage result when the step has a stage."""
+def _batches(m: Manifest, rows, opts) -> Iterator[tuple[pa.Table, Any]]:
+    """A shard's batches, each with the step's stage run ahead on it when it has one."""
     tables = (
         b if isinstance(b, pa.Table) else pa.Table.from_batches([b])
         for b in m.iter_batches(batch_size=opts["batch_size"], rows=rows, prefetch=1)
     )
-    if opts["pool"] is None:
+    if opts["stage"] is None:
         return ((t, NOT_PREPARED) for t in tables)
-    return prepared(tables, step.prepare_stage(), opts["pool"])
+    return prepared(tables, opts["stage"], opts["pool"])
 
 
 #: Output batches are gathered up to this many rows or bytes before a write, so a step with
@@ -203,17 +203,17 @@ def _run_shard(step: Step, m: Manifest, writer: ManifestWriter, index: int, rows
     counts: Counter = Counter()
     stream = writer.open_shard(index)
     pending: list[pa.Table] = []
+    pending_rows = pending_bytes = 0
     try:
         lo = rows[0]
-        for batch, ready in _batches(step, m, rows, opts):
+        for batch, ready in _batches(m, rows, opts):
             out = step(batch, slice(lo, lo + batch.num_rows), ready)
             lo += batch.num_rows
             pending.append(out)
-            if sum(t.num_rows for t in pending) >= WRITE_ROWS or (
-                sum(t.nbytes for t in pending) >= WRITE_BYTES
-            ):
+            pending_rows, pending_bytes = pending_rows + out.num_rows, pending_bytes + out.nbytes
+            if pending_rows >= WRITE_ROWS or pending_bytes >= WRITE_BYTES:
                 stream.write(pa.concat_tables(pending))
-                pending.clear()
+                pending, pending_rows, pending_bytes = [], 0, 0
             counts.update(step.count(out))
             opts["progress"].advance(batch.num_rows)
         if pending:
@@ -275,7 +275,7 @@ def run_local(
             if job.done:
                 bar.line(f"resuming: {len(job.done)} of {len(job.shards)} shards already done")
             opts = {"batch_size": opt.batch_size, "progress": bar, "shards": len(job.shards)}
-            opts["pool"] = pool
+            opts.update(stage=stage, pool=pool)
             P.ordered_map(
                 lambda i: _run_shard(job.step, job.m, job.writer, i, job.shards[i], opts),
                 todo,
