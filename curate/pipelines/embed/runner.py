@@ -3,13 +3,9 @@
 from __future__ import annotations
 
 import os
-import re
-from collections import Counter
-from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from curate.engines import check_engine
 from curate.engines.options import progress_mode
@@ -24,8 +20,6 @@ from curate.pipelines.embed.batches import (
 )
 from curate.pipelines.embed.config import EmbedConfig, make_config
 from curate.pipelines.embed.step import load_configured
-
-_KIND = re.compile(r"embed: ([a-z_]+):")
 
 
 def embed(
@@ -121,8 +115,7 @@ def _embed_on_engine(m, out, cfg, schema, text_col, enc, timer, **run_opts) -> M
             **run_opts,
         )
     info = result.run_info
-    counts = summarize(result.path, m.num_rows, resumed=info["counts"]["shards_resumed"])
-    info["counts"] = {**info["counts"], **counts}
+    info["counts"] = failure_counts(info["counts"])
     info["config"] = cfg.__dict__
     info["encoder"] = enc.metadata()
     info["timings"] = {**timer.seconds, **info["timings"]}
@@ -153,31 +146,18 @@ def output_schema(schema: pa.Schema, enc, cfg: EmbedConfig, with_text: bool) -> 
     return pa.schema(fields, metadata=schema.metadata)
 
 
-def summarize(out: Path, rows: int, *, resumed: int = 0) -> dict[str, Any]:
-    """Counts from the written shards: embedded, failed by kind, text embedded."""
-    kinds: Counter = Counter()
-    text_rows = 0
-    files = sorted(out.glob("part-*.parquet"))
-    for f in files:
-        names = pq.read_schema(f).names
-        cols = [c for c in (S.ERROR, TEXT_EMBEDDING) if c in names]
-        t = pq.read_table(f, columns=cols)
-        errs = t.column(S.ERROR).drop_null().to_pylist() if S.ERROR in cols else []
-        for e in errs:
-            match = _KIND.search(e)
-            if match:
-                kinds[match.group(1)] += 1
-        if TEXT_EMBEDDING in cols:
-            text_rows += t.num_rows - t.column(TEXT_EMBEDDING).null_count
+def failure_counts(counts: dict[str, Any]) -> dict[str, Any]:
+    """The engine's counts (rows, shards, ``failed:<kind>``, ``text_embedded``) as embed
+    reports them: embedded, failed, failed_by_kind, text_embedded."""
+    kinds = {k.split(":", 1)[1]: v for k, v in counts.items() if k.startswith("failed:")}
+    rest = {k: v for k, v in counts.items() if not k.startswith("failed:")}
     failed = sum(kinds.values())
     return {
-        "rows": rows,
-        "embedded": rows - failed,
+        **rest,
+        "embedded": counts["rows"] - failed,
         "failed": failed,
         "failed_by_kind": dict(sorted(kinds.items())),
-        "text_embedded": text_rows,
-        "shards": len(files),
-        "shards_resumed": resumed,
+        "text_embedded": counts.get("text_embedded", 0),
     }
 
 

@@ -4,17 +4,23 @@ encoder, loaded once per process or actor, encodes them."""
 
 from __future__ import annotations
 
+import re
+from collections import Counter
 from functools import partial
 from typing import Any
 
 import pyarrow as pa
 
-from curate.pipelines.embed.batches import ChunkResult, embed_batch
+from curate.manifests import schema as S
+from curate.pipelines.embed.batches import TEXT_EMBEDDING, ChunkResult, embed_batch
 from curate.pipelines.embed.config import EmbedConfig
 from curate.pipelines.embed.decode import Preprocess, decode_rows, worker_init
 from curate.pipelines.embed.loader import default_workers, rows_of
 from curate.pipelines.embed.registry import load_encoder
 from curate.step import PrepareStage, Resources, Step
+
+#: The kind of an embed failure in ``error`` (``embed: corrupt: ...``).
+FAILURE_KIND = re.compile(r"embed: ([a-z_]+):")
 
 
 def load_configured(cfg: EmbedConfig):
@@ -126,6 +132,16 @@ class EmbedStep(Step):
             pixels, errors = future.result()
             embed_batch(enc, pixels, errors, part, self.text_column, acc)
         return acc.to_table(self.schema, cfg.dtype)
+
+    def count(self, table: pa.Table) -> dict[str, int]:
+        """``failed:<kind>`` per embed failure and ``text_embedded``, summed by the engine."""
+        counts: Counter = Counter()
+        for error in table.column(S.ERROR).drop_null().to_pylist():
+            if match := FAILURE_KIND.search(error):
+                counts[f"failed:{match.group(1)}"] += 1
+        if TEXT_EMBEDDING in table.column_names:
+            counts["text_embedded"] = table.num_rows - table.column(TEXT_EMBEDDING).null_count
+        return dict(counts)
 
     def config_record(self) -> dict:
         """What the output depends on (a resumed run must match it; ``batch_size``,
