@@ -149,6 +149,8 @@ def distill(
     """
     log: Callable[[str], None] | None = options.pop("log", None)
     cfg = resolve_config(DistillConfig, config, options, step="distill")
+    if not callable(progress):
+        progress = progress_mode(progress)  # a bad mode fails before any work
     if check_engine(engine) != "local":
         raise InputError(
             "distill runs in one process (one optimisation of the synthetic images): use "
@@ -168,7 +170,9 @@ def distill(
     out.mkdir(parents=True, exist_ok=True)
     (out / IN_PROGRESS).touch()
     with contextlib.ExitStack() as stack:
-        total, tick, main_tick = _ticks(cfg, _callback(progress, cfg, stack))
+        total, skip = _iterations(cfg)
+        label = f"distill {cfg.method} ipc {cfg.ipc}"
+        tick, main_tick = _ticks(_callback(progress, label, total, stack), total, skip)
         state, lr, resumed_from, timings = _optimise(real, val, cfg, out, resume, device,
                                                      (tick, main_tick), log)  # fmt: skip
     _add_choice_timings(timings, state.selection if resumed_from is None else None)
@@ -213,24 +217,14 @@ def _optimise(real, val, cfg, out, resume, device, ticks, log):
     return state, lr, resumed_from, timings
 
 
-def _callback(progress, cfg: DistillConfig, stack: contextlib.ExitStack):
+def _callback(progress, label: str, total: int, stack: contextlib.ExitStack):
     """``progress`` as ``callback(iteration, iterations, loss)`` (None for ``"off"``): a
-    callable as given, a mode through :class:`~curate.engines.progress.Progress`."""
-    if callable(progress):
-        return progress
-    mode = progress_mode(progress)
-    if mode == "off":
-        return None
-    bar = None
-
-    def tick(i: int, total: int, loss: float) -> None:
-        nonlocal bar
-        if bar is None:
-            label = f"distill {cfg.method} ipc {cfg.ipc}"
-            bar = stack.enter_context(Progress(label, total, mode=mode, unit="iterations"))
-        bar.advance(i - bar.done)
-
-    return tick
+    callable as given, a mode as a :class:`~curate.engines.progress.Progress` over ``total``
+    iterations that ``stack`` closes."""
+    if callable(progress) or progress == "off":
+        return progress if callable(progress) else None
+    bar = stack.enter_context(Progress(label, total, mode=progress, unit="iterations"))
+    return lambda i, _total, _loss: bar.advance(i - bar.done)
 
 
 def _add_choice_timings(timings: dict, selection: dict | None) -> None:
@@ -249,21 +243,23 @@ def _add_choice_timings(timings: dict, selection: dict | None) -> None:
     )
 
 
-def _ticks(cfg: DistillConfig, progress):
-    """``progress`` over one count of every iteration run: the candidates' (when choosing a
-    learning rate), then the winner's continuation."""
+def _iterations(cfg: DistillConfig) -> tuple[int, int]:
+    """Every iteration this run counts (the lr candidates' when choosing one, then the
+    winner's continuation), and how many of them come before the continuation's first."""
     from curate.pipelines.distill.methods import METHODS
 
     if not cfg.selects_lr:
-        total, skip = cfg.iterations, 0
-    else:
-        until = min(cfg.select_iterations, cfg.iterations)
-        grid = cfg.lr_grid or METHODS[cfg.method].lr_grid
-        total, skip = len(grid) * until + cfg.iterations - until, (len(grid) - 1) * until
+        return cfg.iterations, 0
+    until = min(cfg.select_iterations, cfg.iterations)
+    grid = cfg.lr_grid or METHODS[cfg.method].lr_grid
+    return len(grid) * until + cfg.iterations - until, (len(grid) - 1) * until
+
+
+def _ticks(progress, total: int, skip: int):
+    """``progress`` as the candidates' tick and the continuation's, on one count."""
     if progress is None:
-        return total, None, None
+        return None, None
     return (
-        total,
         lambda i, loss: progress(i, total, loss),
         lambda i, loss: progress(skip + i, total, loss),
     )
