@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +20,6 @@ QUALITY, ISSUE, SUGGESTED, CONFIDENCE = (
     "suggested_confidence",
 )
 SUGGESTED_MULTI = "suggested_labels"
-OUTPUT_COLUMNS = (QUALITY, ISSUE, SUGGESTED, SUGGESTED_MULTI, CONFIDENCE)
 PAIRS_KEY = b"curate.label_pairs"
 
 
@@ -98,17 +96,6 @@ def format_pairs(pairs: list[dict], top: int = 15) -> str:
     return "\n".join(lines)
 
 
-def _annotated(base: Manifest, columns: dict[str, pa.Array]) -> Iterator[pa.Table]:
-    offset = 0
-    for batch in base.iter_batches():
-        table = pa.Table.from_batches([batch])
-        table = table.drop_columns([c for c in OUTPUT_COLUMNS if c in table.column_names])
-        for name, arr in columns.items():
-            table = table.append_column(name, arr.slice(offset, batch.num_rows))
-        offset += batch.num_rows
-        yield table
-
-
 def write_annotated(
     base: Manifest,
     columns: dict[str, pa.Array],
@@ -128,13 +115,13 @@ def write_annotated(
     return run(step, base, out, resume=False, run_info=run_info, **run_options)
 
 
-def write_issues(
-    base: Manifest, columns: dict[str, pa.Array], out: str | Path, *, overwrite: bool, run_info
-) -> Path:
-    """Write only the flagged rows, worst (lowest ``label_quality``) first."""
-    parts = []
-    for table in _annotated(base, columns):
-        parts.append(table.filter(pc.fill_null(table.column(ISSUE), False)))
-    issues = pa.concat_tables(parts).sort_by([(QUALITY, "ascending")])
-    issues = issues.replace_schema_metadata(base.schema.metadata)
-    return write_manifest(issues, out, overwrite=overwrite, run_info=run_info)
+def write_issues(annotated: Manifest, out: str | Path, *, overwrite: bool, run_info) -> Path:
+    """Write only the flagged rows of the annotated output, worst (lowest ``label_quality``)
+    first."""
+    parts = [
+        batch.filter(pc.fill_null(batch.column(ISSUE), False)) for batch in annotated.iter_batches()
+    ]
+    issues = pa.Table.from_batches(parts, schema=annotated.schema)
+    return write_manifest(
+        issues.sort_by([(QUALITY, "ascending")]), out, overwrite=overwrite, run_info=run_info
+    )

@@ -320,6 +320,6 @@ def label_issues(
             progress=progress,
         )
         if issues_out is not None:
-            write_issues(base, columns, issues_out, overwrite=overwrite, run_info=info)
+            write_issues(result, issues_out, overwrite=overwrite, run_info=info)
     warn_if_weak(result)
     return result
