@@ -9,7 +9,7 @@ from typing import Any
 import typer
 from rich.table import Table
 
-from curate.cli.params import ENGINE_PARAMS, PROGRESS_PARAM, argument, command, option, pop_engine
+from curate.cli.params import ENGINE_PARAMS, argument, command, option, pop_engine
 from curate.errors import InputError
 from curate.pipelines.check.config import ISSUE_NAMES, CheckConfig, parse_issues
 
@@ -57,7 +57,6 @@ CHECK_PARAMS = [
     option("embedding_column", str, _D.embedding_column, "--embedding-column",
            help="The vector column of the embedding checks."),
     option("overwrite", bool, False, "--overwrite", help="Replace an existing output."),
-    PROGRESS_PARAM,
     *ENGINE_PARAMS,
 ]  # fmt: skip
 
@@ -94,7 +93,7 @@ def check_cmd(**options: Any) -> None:
     from curate.pipelines.check import check, issues_found, summarize
 
     manifest, out = options.pop("manifest"), options.pop("out")
-    overwrite, progress = options.pop("overwrite"), options.pop("progress")
+    overwrite = options.pop("overwrite")
     engine = pop_engine(options)
     try:
         fail_on = parse_issues(options.pop("fail_on"))
@@ -103,7 +102,7 @@ def check_cmd(**options: Any) -> None:
         config = CheckConfig(**options)
     except ValueError as exc:
         raise InputError(str(exc)) from exc
-    result = check(manifest, out, config=config, overwrite=overwrite, progress=progress, **engine)
+    result = check(manifest, out, config=config, overwrite=overwrite, **engine)
     try:
         print_summary(summarize(result), out)
         found = issues_found(result, fail_on) if fail_on else {}

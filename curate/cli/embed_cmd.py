@@ -10,7 +10,6 @@ from rich.table import Table
 
 from curate.cli.params import (
     ENGINE_PARAMS,
-    PROGRESS_PARAM,
     argument,
     command,
     option,
@@ -38,7 +37,6 @@ EMBED_PARAMS = [
     option("decode", str, _D.decode, help="auto (nvjpeg on CUDA), pil or torchvision."),
     option("precision", str, _D.precision, help="auto (bf16 on CUDA), fp32, bf16, fp16."),
     option("overwrite", bool, False, "--overwrite", help="Replace an existing output."),
-    PROGRESS_PARAM,
     *ENGINE_PARAMS,
 ]  # fmt: skip
 
@@ -50,13 +48,13 @@ def embed_cmd(**options: Any) -> None:
     from curate.pipelines.embed import embed, format_summary
 
     manifest, out = options.pop("manifest"), options.pop("out")
-    run = {"overwrite": options.pop("overwrite"), "progress": options.pop("progress")}
+    overwrite = options.pop("overwrite")
     engine = pop_engine(options)
     try:
         config = EmbedConfig(**options)
     except ValueError as exc:
         raise InputError(f"curate embed: {exc}") from None
-    result = embed(manifest, out, config=config, **run, **engine)
+    result = embed(manifest, out, config=config, overwrite=overwrite, **engine)
     info = result.run_info or {}
     console.print(format_summary(info.get("counts", {})), highlight=False)
     rate = info.get("timings", {}).get("images_per_s")

@@ -30,19 +30,6 @@ def command(fn: Callable[..., Any], params: list[inspect.Parameter]) -> Callable
     return fn
 
 
-#: ``--engine`` and ``--ray-address``, shared by the commands that run on an engine.
-ENGINE_PARAMS = [
-    option("engine", str, "local", "--engine", help="local (default) or ray."),
-    option(
-        "ray_address",
-        str | None,
-        None,
-        "--ray-address",
-        help="A running Ray cluster (host:6379, ray://host:10001); default: start a local one.",
-    ),
-]
-
-
 #: ``--progress``, shared by the commands that run a step.
 PROGRESS_PARAM = option(
     "progress",
@@ -53,6 +40,21 @@ PROGRESS_PARAM = option(
 )
 
 
+#: ``--engine``, ``--ray-address`` and ``--progress``, shared by the commands that run a step.
+ENGINE_PARAMS = [
+    option("engine", str, "local", "--engine", help="local (default) or ray."),
+    option(
+        "ray_address",
+        str | None,
+        None,
+        "--ray-address",
+        help="A running Ray cluster (host:6379, ray://host:10001); default: start a local one.",
+    ),
+    PROGRESS_PARAM,
+]
+
+
 def pop_engine(options: dict[str, Any]) -> dict[str, Any]:
-    """Take the engine options out of a command's options, for the library call."""
-    return {"engine": options.pop("engine"), "ray_address": options.pop("ray_address")}
+    """Take the engine options (and ``progress``) out of a command's options, for the
+    library call."""
+    return {k: options.pop(k) for k in ("engine", "ray_address", "progress")}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from curate.errors import OptionValueError
 from curate.manifests.io import DEFAULT_BATCH_ROWS
 
 #: Rows per output shard by default: the unit of resume.
@@ -20,7 +21,7 @@ def progress_mode(value: bool | str) -> str:
     if isinstance(value, bool):
         return "auto" if value else "off"
     if value not in PROGRESS_MODES:
-        raise ValueError(f"progress={value!r}: valid values are {', '.join(PROGRESS_MODES)}.")
+        raise OptionValueError(f"progress={value!r}: valid values are {', '.join(PROGRESS_MODES)}.")
     return value
 
 

@@ -10,6 +10,8 @@ import time
 from collections.abc import Callable
 from typing import TextIO
 
+from curate.engines.options import PROGRESS_MODES, progress_mode
+
 #: In log mode, the longest silence between two lines while work is being done.
 LINE_EVERY_S = 25.0
 
@@ -39,7 +41,7 @@ class Progress:
         What is counted (``"rows"``; distill counts ``"iterations"``).
     """
 
-    MODES = ("auto", "bar", "lines", "off")
+    MODES = PROGRESS_MODES
     #: In log mode, a line at least this often (seconds), however large the shards.
     INTERVAL = LINE_EVERY_S
 
@@ -48,12 +50,11 @@ class Progress:
         label: str,
         total: int,
         *,
-        mode: str = "auto",
+        mode: bool | str = "auto",
         stream: TextIO | None = None,
         unit: str = "rows",
     ) -> None:
-        if mode not in self.MODES:
-            raise ValueError(f"progress mode {mode!r}: valid modes are {', '.join(self.MODES)}")
+        mode = progress_mode(mode)  # one rule for every step's progress argument
         self.label, self.total, self.unit = label, total, unit
         self.stream = stream or sys.stderr
         if mode == "auto":

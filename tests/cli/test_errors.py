@@ -215,3 +215,12 @@ def test_an_unreadable_class_folder_is_named_not_skipped(as_nobody) -> None:
     assert done.stderr.count("\n") == 1 and str(src / "three") in done.stderr
     assert "cannot list this folder" in done.stderr and "chmod" in done.stderr
     (src / "three").chmod(0o755)
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["embed"], ["check"], ["prune", "--keep", "0.5"], ["cluster"], ["label-issues"], ["relabel"]],
+)
+def test_a_bad_progress_mode_is_one_line(capsys, manifest: Path, args: list[str]) -> None:
+    line = run(capsys, args[0], manifest, *args[1:], "--progress", "loud")
+    assert_one_line(*line, "progress='loud'")

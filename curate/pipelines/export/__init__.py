@@ -17,6 +17,7 @@ from pathlib import Path
 
 from curate.config import resolve_config
 from curate.engines import Progress, check_engine
+from curate.engines.options import progress_mode
 from curate.errors import InputError, OutputExistsError
 from curate.manifests.io import Manifest, open_manifest
 from curate.manifests.runinfo import make_run_info, run_json_path, write_run_json
@@ -100,6 +101,7 @@ def export(
     """
     cfg = resolve_config(ExportConfig, config, options, step="export")
     check_engine(engine)
+    progress = progress_mode(progress)  # a bad mode fails before any work
     m = open_manifest(manifest).validate()
     out = Path(out) if out is not None else default_out(m.path, cfg.format)
     _check_out(m, out, overwrite)

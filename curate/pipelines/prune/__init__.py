@@ -10,6 +10,7 @@ import numpy as np
 
 from curate.config import resolve_config
 from curate.engines import check_engine, run
+from curate.engines.options import progress_mode
 from curate.engines.workers import workers_for
 from curate.manifests.io import (
     Manifest,
@@ -132,6 +133,7 @@ def prune(
     cfg = resolve_config(PruneConfig, config, options, step="prune")
     get_method(cfg.method)  # an unknown method fails before any work
     check_engine(engine)
+    progress = progress_mode(progress)  # a bad mode fails before any work
     m = open_manifest(manifest).validate(required=())
     out = Path(out) if out is not None else default_out(m.path, "pruned")
     if not overwrite:
