@@ -130,7 +130,7 @@ def cnn_check(parts: dict[str, Path], work: Path, *, keep: float, seeds: int, ep
     for name in ("web", "clean"):
         runs = work / f"runs-{name}"
         subsets = {m: str(runs / f"{m}-{keep}-s0") for m in METHODS if m != "prototypes-easy"}
-        result = curate.evaluate(parts[name], subsets, test=parts["test"], model="cnn",
+        result = curate.evaluate(parts[name], subsets=subsets, test=parts["test"], model="cnn",
                                  seeds=seeds, epochs=epochs, threads=2,
                                  out=runs / f"evaluate-cnn-{keep}.json", log=print)  # fmt: skip
         print(f"\n## CNN, {name} pool, keep {keep}")
@@ -196,7 +196,7 @@ def main() -> None:
         subsets = {**prune_all(parts[name], work, args.prune_seeds), **REFERENCES[name]}
         print(f"{name}: {len(subsets)} subsets pruned in {time.perf_counter() - t0:.0f}s")
         t0 = time.perf_counter()
-        result = curate.evaluate(parts[name], subsets, test=parts["test"], seeds=args.seeds,
+        result = curate.evaluate(parts[name], subsets=subsets, test=parts["test"], seeds=args.seeds,
                                  out=work / "evaluate.json", log=print)  # fmt: skip
         print(f"{name} evaluated in {time.perf_counter() - t0:.0f}s", flush=True)
         md = table(result.results)

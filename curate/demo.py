@@ -117,7 +117,11 @@ def _evaluate(out_dir: Path, log: Callable[[str], None]) -> Path:
         raise InputError(f"{out_dir / 'pruned'}: missing; the prune stage writes it first.")
     out = out_dir / "evaluate.json"
     result = evaluate(
-        out_dir / "embedded", {"dbp-0.5": out_dir / "pruned"}, test_fraction=0.2, out=out
+        out_dir / "embedded",
+        subsets={"dbp-0.5": out_dir / "pruned"},
+        test_fraction=0.2,
+        out=out,
+        overwrite=True,
     )
     for line in [*text_lines(result), *exclusion_notes(result)]:
         log(line)
@@ -133,7 +137,10 @@ def _report(out_dir: Path, log: Callable[[str], None]) -> Path:
         raise InputError(f"{out_dir}: no label-issues or pruned manifest to report on.")
     evaluation = out_dir / "evaluate.json"
     path = report(
-        inputs, out_dir / "report.html", evaluation=evaluation if evaluation.exists() else None
+        inputs,
+        out_dir / "report.html",
+        evaluation=evaluation if evaluation.exists() else None,
+        overwrite=True,
     )
     log(f"report ({path.stat().st_size / 1e6:.1f} MB): open file://{path.resolve()}")
     return path

@@ -49,7 +49,7 @@ train = curate.write_manifest(curate.sql("SELECT * FROM p WHERE split = 'train'"
 prune(train, out / "dbp", keep=0.5, method="dbp", k=20, overwrite=True)
 result = curate.evaluate(
     pool,
-    {"clean": "NOT flipped AND split = 'train'", "dbp-0.5": out / "dbp"},
+    subsets={"clean": "NOT flipped AND split = 'train'", "dbp-0.5": out / "dbp"},
     test_split="test",
     out=out / "evaluate.json",
 )

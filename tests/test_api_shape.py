@@ -13,7 +13,10 @@ from tests.conftest import embedded_table
 
 #: Steps with the full shape: (manifest, out=None, *, config, engine, ray_address, progress,
 #: overwrite, **options).
-SHAPED = ("embed", "cluster", "prune", "check", "relabel", "reinforce", "distill", "export")
+SHAPED = (
+    "ingest", "embed", "cluster", "prune", "check", "label_issues", "relabel", "mistakes",
+    "reinforce", "distill", "evaluate", "report", "export",
+)  # fmt: skip
 SHAPE = {
     "config": None,
     "engine": "local",
@@ -36,7 +39,8 @@ def test_every_step_is_exported_from_curate():
 def test_a_step_has_the_one_signature(verb):
     params = inspect.signature(getattr(curate, verb)).parameters
     names = list(params)
-    assert names[:2] == ["manifest", "out"] and params["out"].default is None
+    first = "src" if verb == "ingest" else "manifest"  # ingest reads a source, not a manifest
+    assert names[:2] == [first, "out"] and params["out"].default is None
     for name, default in SHAPE.items():
         assert params[name].kind is inspect.Parameter.KEYWORD_ONLY, (verb, name)
         assert params[name].default == default, (verb, name)
@@ -75,3 +79,27 @@ def test_array_level_functions_take_labels_and_pred_probs():
     assert soft.shape == (300, 3) and np.allclose(soft.sum(axis=1), 1.0)
     agree = np.setdiff1d(np.arange(300), flipped)
     assert (soft[agree].argmax(axis=1) == labels[agree]).all()
+
+
+def test_ingest_evaluate_and_report_take_the_shape_too(tmp_path, capsys):
+    from tests.cli.test_errors import write_laion
+
+    src = write_laion(tmp_path / "laion.parquet", 40)
+    m = curate.ingest(src, progress="lines")
+    assert m.path == tmp_path / "laion-ingested.parquet" and m.num_rows == 40
+    assert "ingest parquet: 40 rows to process" in capsys.readouterr().err
+    with pytest.raises(curate.errors.InputError, match="local engine only"):
+        curate.ingest(src, tmp_path / "x", engine="ray")
+    embedded = write_manifest(embedded_table(200, 8), tmp_path / "pool")
+    r = curate.evaluate(embedded, subsets={"half": "label < 5"}, test_fraction=0.2, seeds=1,
+                        progress="lines")  # fmt: skip
+    assert (
+        r["half"]["rows"] > 0 and "evaluate probe: 1 subsets to process" in capsys.readouterr().err
+    )
+    assert not list(tmp_path.glob("pool-*"))  # evaluate writes only where out is given
+    with pytest.raises(curate.errors.InputError, match="local engine only"):
+        curate.evaluate(embedded, subsets=["all=TRUE"], engine="ray")
+    page = curate.report(embedded, progress="off")
+    assert page == tmp_path / "pool-report.html" and page.exists()
+    with pytest.raises(curate.errors.OutputExistsError, match="--overwrite"):
+        curate.report([embedded], page)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,7 @@ CHECK_PARAMS = [
     argument("manifest", Path, help="Input manifest (images and/or an embedding column)."),
     option("out", Path | None, None, "--out", "-o",
            help="Output manifest: every row plus the checks' columns. Omitted: only the "
-           "summary is printed."),
+           "summary is printed (curate.check() writes NAME-checked beside the input)."),
     option("test_split", str | None, _D.test_split, "--test-split",
            help="Split checked for leakage (default: 'test' when present)."),
     option("train_split", str | None, _D.train_split, "--train-split",
@@ -102,13 +103,15 @@ def check_cmd(**options: Any) -> None:
         config = CheckConfig(**options)
     except ValueError as exc:
         raise InputError(str(exc)) from exc
-    result = check(manifest, out, config=config, overwrite=overwrite, **engine)
+    scratch = Path(tempfile.mkdtemp(prefix="curate-check-")) if out is None else None
     try:
+        target = out if scratch is None else scratch / "checked"
+        result = check(manifest, target, config=config, overwrite=overwrite, **engine)
         print_summary(summarize(result), out)
         found = issues_found(result, fail_on) if fail_on else {}
     finally:
-        if out is None:
-            shutil.rmtree(result.path.parent, ignore_errors=True)
+        if scratch is not None:  # no --out: a summary only, like a linter in CI
+            shutil.rmtree(scratch, ignore_errors=True)
     if found:
         listed = ", ".join(f"{k} ({v:,} rows)" for k, v in found.items())
         err_console.print(f"[bold red]check failed:[/] --fail-on found {listed}", highlight=False)

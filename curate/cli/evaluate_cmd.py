@@ -7,7 +7,7 @@ from typing import Any
 
 import typer
 
-from curate.cli.params import argument, command, option
+from curate.cli.params import PROGRESS_PARAM, argument, command, option
 from curate.evaluation.config import EvaluateConfig
 
 _D = EvaluateConfig()  # the library's defaults, shown by --help
@@ -30,7 +30,10 @@ EVALUATE_PARAMS = [
     option("device", str, _D.device, help="cnn: auto (CUDA when present), cuda or cpu."),
     option("threads", int | None, _D.threads, help="cnn: CPU torch threads (default: up to 4)."),
     option("embedding_column", str, _D.embedding_column, help="probe: the vector column to use."),
-    option("out", Path | None, None, "--out", "-o", help="Also write the result as JSON."),
+    option("out", Path | None, None, "--out", "-o",
+           help="Also write the result as JSON (omitted: only printed)."),
+    option("overwrite", bool, False, "--overwrite", help="Replace an existing --out."),
+    PROGRESS_PARAM,
 ]  # fmt: skip
 
 
@@ -43,7 +46,7 @@ def evaluate_cmd(**options: Any) -> None:
 
     pool, subsets = options.pop("pool"), options.pop("subset")
     test, out = options.pop("test"), options.pop("out")
-    result = evaluate(pool, subsets, test=test, out=out, log=console.print, **options)
+    result = evaluate(pool, out, subsets=subsets, test=test, log=console.print, **options)
     console.print(rich_table(result))
     for note in exclusion_notes(result):
         console.print(note, highlight=False)

@@ -7,7 +7,7 @@ from typing import Any
 
 import typer
 
-from curate.cli.params import argument, command, option
+from curate.cli.params import PROGRESS_PARAM, argument, command, option
 from curate.errors import InputError
 
 
@@ -58,7 +58,9 @@ def summary_lines(manifest) -> list[str]:
 #: The command's options, in one list (typer reads them from the function signature).
 PARAMS = [
     argument("src", Path, help="Folder, .parquet, HF dataset folder, .tar shard(s) or .npz."),
-    option("out", Path, ..., "--out", "-o", help="Output manifest: a folder or a .parquet file."),
+    option("out", Path | None, None, "--out", "-o",
+           help="Output manifest: a folder or a .parquet file (default: NAME-ingested beside "
+           "the source)."),
     option("format", str | None, None, "--format", "-f",
            help="imagefolder, parquet, hf, webdataset or numpy (default: detected)."),
     option("map", list[str] | None, None, "--map",
@@ -77,6 +79,7 @@ PARAMS = [
            help="Class names for the labels: a,b,c or a file with one name per line; string "
            "labels are numbered in this order (default: sorted)."),
     option("overwrite", bool, False, "--overwrite", help="Replace an existing output."),
+    PROGRESS_PARAM,
 ]  # fmt: skip
 
 
@@ -93,6 +96,7 @@ def ingest_cmd(**options: Any) -> None:
         options.pop("out"),
         format=options.pop("format"),
         overwrite=options.pop("overwrite"),
+        progress=options.pop("progress"),
         column_map=parse_map(options.pop("map")),
         class_names=read_class_names(names) if names else None,
         **options,

@@ -14,8 +14,10 @@ from curate.cli.params import ENGINE_PARAMS, argument, command, option, pop_engi
 from curate.errors import InputError
 from curate.pipelines.relabel.config import RelabelConfig
 from curate.pipelines.relabel.evidence import WeakTeacherWarning
+from curate.pipelines.relabel.mistakes import MistakesConfig
 
 _D = RelabelConfig()  # the library's defaults, shown by --help
+_M = MistakesConfig()
 
 RELABEL_PARAMS = [
     argument("manifest", Path, help="Input manifest with id, images and label."),
@@ -64,10 +66,13 @@ MISTAKES_PARAMS = [
     option("model", str | None, None, "--model",
            help="Instead: run classifier:timm:<name>=<weights> on the images."),
     option("out", Path | None, None, "--out", "-o",
-           help="Also write the manifest with predicted_label, correct, real_correct, "
-           "mistake_kind."),
-    option("image_size", int | None, None, "--image-size", help="Input side for --model."),
+           help="Output: the manifest with predicted_label, correct, real_correct, "
+           "mistake_kind (default: NAME-mistakes beside the input)."),
+    option("image_size", int | None, _M.image_size, "--image-size",
+           help="Input side for --model."),
+    option("device", str, _M.device, "--device", help="For --model: auto, cpu or cuda."),
     option("overwrite", bool, False, "--overwrite", help="Replace an existing output."),
+    *ENGINE_PARAMS,
 ]  # fmt: skip
 
 
@@ -116,8 +121,11 @@ def mistakes_cmd(**options: Any) -> None:
     """Score a model's predictions against single labels and ReaL-style label sets."""
     from curate.pipelines.relabel.mistakes import KINDS, mistakes
 
-    result = mistakes(options.pop("manifest"), **options)
-    s = result.summary
+    manifest, out, overwrite = options.pop("manifest"), options.pop("out"), options.pop("overwrite")
+    pred_probs, engine = options.pop("pred_probs"), pop_engine(options)
+    result = mistakes(manifest, out, overwrite=overwrite, pred_probs=pred_probs, **engine,
+                      **options)  # fmt: skip
+    s = result.run_info["counts"]
     console = Console()
 
     def pct(v):
@@ -141,6 +149,7 @@ def mistakes_cmd(**options: Any) -> None:
     if not s["label_issues_used"]:
         console.print("no is_label_issue column: run `curate label-issues` to split label "
                       "errors out of the mistakes.", highlight=False)  # fmt: skip
+    console.print(f"-> {result.path}", highlight=False)
 
 
 def register(app: typer.Typer) -> None:

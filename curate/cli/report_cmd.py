@@ -16,11 +16,14 @@ _Evaluation = Annotated[
 def report_cmd(
     manifests: _Manifests,
     out: Annotated[
-        Path,
+        Path | None,
         typer.Option(
-            "--out", "-o", help="report.html (one file), or a folder (index.html + thumbs/)."
+            "--out",
+            "-o",
+            help="report.html (one file), or a folder (index.html + thumbs/); default "
+            "NAME-report.html beside the first manifest.",
         ),
-    ] = Path("report.html"),
+    ] = None,
     evaluation: _Evaluation = None,
     map_rows: Annotated[
         int, typer.Option("--map-rows", help="Rows sampled for the embedding map.")
@@ -29,6 +32,17 @@ def report_cmd(
         int | None,
         typer.Option("--max-thumbs", help="Thumbnail budget (default 2000 file, 20000 folder)."),
     ] = None,
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="Replace an existing page.")
+    ] = False,
+    progress: Annotated[
+        str,
+        typer.Option(
+            "--progress",
+            help="auto (a bar on a terminal, a line at least every 25 s "
+            "in logs), bar, lines or off.",
+        ),
+    ] = "auto",
 ) -> None:
     """Write a page a person looks at: the sections each manifest's columns allow."""
     from dataclasses import replace
@@ -36,7 +50,7 @@ def report_cmd(
     from curate.cli.app import console
     from curate.reporting import FOLDER_LIMITS, Limits, report
 
-    folder = out.suffix.lower() not in (".html", ".htm")
+    folder = out is not None and out.suffix.lower() not in (".html", ".htm")
     limits = replace(FOLDER_LIMITS if folder else Limits(), map_rows=map_rows)
     path = report(
         manifests,
@@ -44,6 +58,8 @@ def report_cmd(
         evaluation=evaluation,
         limits=limits,
         max_thumbs=max_thumbs,
+        overwrite=overwrite,
+        progress=progress,
         log=lambda m: console.print(m, highlight=False),
     )
     size = path.stat().st_size

@@ -32,6 +32,7 @@ __all__ = [
     "Workers",
     "add_columns",
     "check_engine",
+    "local_only",
     "extend_schema",
     "run",
     "run_local",
@@ -55,6 +56,16 @@ def check_engine(engine: str) -> str:
             f"unknown engine {engine!r} (--engine); choose one of {', '.join(ENGINES)}"
         )
     return engine
+
+
+def local_only(step: str, engine: str, ray_address: str | None, why: str) -> None:
+    """For the calls that run in this process whatever the engine: ``engine="ray"`` (or a
+    ``ray_address``) is an error saying why, before any work."""
+    if check_engine(engine) != "local" or ray_address:
+        raise InputError(
+            f"{step} runs on the local engine only ({why}); pass --engine local, and "
+            "--engine ray to the steps that write rows."
+        )
 
 
 def run(

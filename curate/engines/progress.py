@@ -31,7 +31,8 @@ class Progress:
     label
         What runs (``"embed efficientnet_lite0"``).
     total
-        Rows to process in this run (finished shards of a resumed run excluded).
+        Rows to process in this run (finished shards of a resumed run excluded); None when
+        they are counted only as they are read (ingest of a folder of images).
     mode
         ``"auto"`` (a bar when stderr is a terminal, else shard lines), ``"bar"``,
         ``"lines"`` or ``"off"``.
@@ -48,7 +49,7 @@ class Progress:
     def __init__(
         self,
         label: str,
-        total: int,
+        total: int | None,
         *,
         mode: bool | str = "auto",
         stream: TextIO | None = None,
@@ -66,12 +67,22 @@ class Progress:
         self._task = None
         self._ticker: threading.Thread | None = None
         self._stop = threading.Event()
+        self._entered = False
+
+    @property
+    def started(self) -> bool:
+        """Whether the bar or the log lines have begun (``with`` entered)."""
+        return self._entered
 
     def __enter__(self) -> Progress:
+        self._entered = True
         if self.mode == "bar":
             self._start_bar()
         elif self.mode == "lines":
-            self.line(f"{self.total:,} {self.unit} to process")
+            if self.total is None:
+                self.line(f"{self.unit} counted as they are read")
+            else:
+                self.line(f"{self.total:,} {self.unit} to process")
             self._ticker = threading.Thread(target=self._tick, daemon=True)
             self._ticker.start()
         return self
@@ -94,13 +105,12 @@ class Progress:
         elapsed = _clock(time.perf_counter() - self._t0)
         if not self.done:
             return f"working, elapsed {elapsed}"
+        rate = f"{self.rate:,.0f} {self.unit}/s, elapsed {elapsed}"
+        if self.total is None:
+            return f"{self.done:,} {self.unit}, {rate}"
         eta = self.eta()
         left = "--" if eta != eta else _clock(eta)  # NaN before the first rows
-        return (
-            f"{self.done:,}/{self.total:,} {self.unit}, {self.rate:,.0f} {self.unit}/s, "
-            f"elapsed {elapsed}, "
-            f"ETA {left}"
-        )
+        return f"{self.done:,}/{self.total:,} {self.unit}, {rate}, ETA {left}"
 
     def _start_bar(self) -> None:
         from rich.console import Console
@@ -133,7 +143,9 @@ class Progress:
 
     def eta(self) -> float:
         rate = self.rate
-        return (self.total - self.done) / rate if rate > 0 else float("nan")
+        if self.total is None or rate <= 0:
+            return float("nan")
+        return (self.total - self.done) / rate
 
     def advance(self, rows: int) -> None:
         """``rows`` more rows are done."""

@@ -12,14 +12,17 @@ from pathlib import Path
 import numpy as np
 
 from curate.config import resolve_config
-from curate.errors import InputError
+from curate.engines import local_only
+from curate.engines.options import progress_mode
+from curate.engines.progress import Progress
+from curate.errors import InputError, OptionError
 from curate.evaluation.config import EvaluateConfig
 from curate.evaluation.data import Rows, load_rows
 from curate.evaluation.models import make_model
 from curate.evaluation.subsets import SubsetSpec, named_subsets, resolve_subset
 from curate.evaluation.testset import TestSet, choose_test, class_names
 from curate.manifests import schema as S
-from curate.manifests.io import Manifest, open_manifest
+from curate.manifests.io import Manifest, open_manifest, prepare_output
 
 #: Seed stream of the random baseline's draws (training seeds are 0..seeds-1 themselves).
 RANDOM_STREAM = 2
@@ -172,37 +175,50 @@ def _subset_result(name: str, spec: SubsetSpec, mask: np.ndarray, pool: Rows, tr
 
 
 def evaluate(
-    pool: str | os.PathLike | Manifest,
-    subsets: Mapping[str, SubsetSpec] | Sequence[str],
-    *,
-    test: str | os.PathLike | Manifest | None = None,
+    manifest: str | os.PathLike | Manifest,
     out: str | os.PathLike | None = None,
-    log: Callable[[str], None] | None = None,
+    *,
     config: EvaluateConfig | None = None,
+    engine: str = "local",
+    ray_address: str | None = None,
+    progress: bool | str = "auto",
+    overwrite: bool = False,
+    subsets: Mapping[str, SubsetSpec] | Sequence[str] | None = None,
     **options: object,
 ) -> EvaluateResult:
     """Train the same model on each subset of ``pool`` and on random rows at equal budget.
 
-    ``evaluate("laion", {"dbp": "out/pruned", "clean": "NOT flipped"}, test_split="test")``
+    ``evaluate("laion", subsets={"dbp": "out/pruned", "clean": "NOT flipped"},
+    test_split="test")``
 
     Parameters
     ----------
-    pool
-        The manifest the subsets are drawn from; it needs ``id`` and ``label`` and, for the
+    manifest
+        The pool the subsets are drawn from; it needs ``id`` and ``label`` and, for the
         probe, an embedding column (for the CNN, an ``image`` column of small images).
-    subsets
-        ``{name: spec}`` or ``["NAME=SPEC", ...]``. A spec is a prune output (its rows where
-        ``keep`` is true) or any manifest (its ids), a DuckDB ``WHERE`` expression over the
-        pool (``"NOT flipped"``), or a boolean mask over the pool's rows.
-    test
-        A test manifest with the pool's classes; or use ``test_split`` / ``test_fraction``.
     out
-        Also write the result as JSON here (``{"results": [...], ...}``).
-    log
-        Called with one line of progress per subset.
+        Also write the result as JSON here (``{"results": [...], ...}``). Omitted: nothing is
+        written (the result is returned); evaluate makes a table, not rows of a manifest.
+    subsets
+        Required: ``{name: spec}`` or ``["NAME=SPEC", ...]``. A spec is a prune output (its
+        rows where ``keep`` is true) or any manifest (its ids), a DuckDB ``WHERE`` expression
+        over the pool (``"NOT flipped"``), or a boolean mask over the pool's rows.
+    engine, ray_address
+        ``"local"`` only: each subset's models train in this process (``device``,
+        ``threads``); ``"ray"`` is an error saying so.
+    progress
+        ``auto``, ``bar``, ``lines`` or ``off``: subsets evaluated, a line at least every
+        25 s in a log.
+    overwrite
+        Replace an existing ``out``.
     config
-        A ready :class:`EvaluateConfig`; mutually exclusive with ``options``.
+        A ready :class:`EvaluateConfig`; mutually exclusive with its fields as ``options``.
     **options
+        test : manifest, optional
+            A test manifest with the pool's classes; or use ``test_split`` /
+            ``test_fraction``.
+        log : callable, optional
+            Called with one line of results per subset.
         model : {"probe", "cnn"}, default "probe"
             A linear probe on the embedding, or a small CNN trained on the pixels.
         seeds : int, default 3
@@ -227,9 +243,17 @@ def evaluate(
         over seeds, the random baseline's at the same size, ``delta_vs_random`` (mean of the
         per-seed differences) and its std, per-class accuracies and class counts.
     """
+    test: str | os.PathLike | Manifest | None = options.pop("test", None)  # type: ignore[assignment]
+    log: Callable[[str], None] | None = options.pop("log", None)  # type: ignore[assignment]
     cfg = resolve_config(EvaluateConfig, config, options, step="evaluate")
+    local_only("evaluate", engine, ray_address, "each subset's models train in this process")
+    progress = progress_mode(progress)
+    if subsets is None:
+        raise OptionError("evaluate() needs subsets={name: spec} (--subset NAME=SPEC).")
+    if out is not None and Path(out).exists() and not overwrite:
+        prepare_output(out)  # raises before any training
     say = log or (lambda _msg: None)
-    m = open_manifest(pool).validate()
+    m = open_manifest(manifest).validate()
     named = named_subsets(subsets)
     ids = m.read([S.ID])[S.ID].combine_chunks()
     masks = {name: resolve_subset(name, spec, m, ids) for name, spec in named.items()}
@@ -239,13 +263,15 @@ def evaluate(
     names = class_names(rows, test_set)
     trainer = _Trainer(model, rows, test_set, names, cfg)
     results = []
-    for name, mask in masks.items():
-        r = _subset_result(name, named[name], mask, rows, trainer)
-        say(
-            f"{name}: {r['rows']} rows, accuracy {r['accuracy_mean']:.4f}, random "
-            f"{r['random_accuracy_mean']:.4f} ({r['seconds']:.1f}s)"
-        )
-        results.append(r)
+    with Progress(f"evaluate {cfg.model}", len(masks), mode=progress, unit="subsets") as bar:
+        for name, mask in masks.items():
+            r = _subset_result(name, named[name], mask, rows, trainer)
+            bar.advance(1)
+            say(
+                f"{name}: {r['rows']} rows, accuracy {r['accuracy_mean']:.4f}, random "
+                f"{r['random_accuracy_mean']:.4f} ({r['seconds']:.1f}s)"
+            )
+            results.append(r)
     info = {
         "pool": str(m.path),
         "pool_rows": m.num_rows,

@@ -6,11 +6,16 @@ import math
 import os
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from curate.errors import InputError
-from curate.manifests.io import Manifest
+from curate.config import resolve_config
+from curate.engines import local_only
+from curate.engines.options import progress_mode
+from curate.engines.progress import Progress
+from curate.errors import InputError, OutputExistsError
+from curate.manifests.io import Manifest, open_manifest
 from curate.reporting import check, clusters, extras, sections
 from curate.reporting.page import render
 from curate.reporting.sections import Limits
@@ -170,59 +175,113 @@ def build_data(
     return json_safe(data)
 
 
+@dataclass(frozen=True)
+class ReportConfig:
+    """Options of :func:`report`.
+
+    Attributes
+    ----------
+    evaluation
+        ``curate evaluate``'s result JSON, shown as a table.
+    limits
+        Gallery sizes (:class:`~curate.reporting.sections.Limits`; default: the file's, or
+        ``FOLDER_LIMITS`` for a folder).
+    max_thumbs
+        Thumbnail budget over all manifests (default 2,000 for a file, 20,000 for a folder).
+    """
+
+    evaluation: str | os.PathLike | None = None
+    limits: Limits | None = None
+    max_thumbs: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.max_thumbs is not None and self.max_thumbs < 0:
+            raise ValueError(f"max_thumbs={self.max_thumbs}: must be 0 or more")
+
+
+def default_report_out(first: str | os.PathLike | Manifest) -> Path:
+    """``NAME-report.html`` beside the first manifest."""
+    path = first.path if isinstance(first, Manifest) else Path(first)
+    return path.with_name(f"{path.name.removesuffix('.parquet')}-report.html")
+
+
 def report(
-    manifests: list[str | os.PathLike | Manifest] | str | os.PathLike,
-    out: str | os.PathLike,
+    manifest: list[str | os.PathLike | Manifest] | str | os.PathLike | Manifest,
+    out: str | os.PathLike | None = None,
     *,
-    evaluation: str | os.PathLike | None = None,
-    limits: Limits | None = None,
-    max_thumbs: int | None = None,
-    log: Log | None = None,
+    config: ReportConfig | None = None,
+    engine: str = "local",
+    ray_address: str | None = None,
+    progress: bool | str = "auto",
+    overwrite: bool = False,
+    **options: object,
 ) -> Path:
     """Write a self-contained HTML report of one or more manifests.
 
     Parameters
     ----------
-    manifests
-        Manifest paths (or open manifests); each gets the sections its columns allow.
+    manifest
+        A manifest path (or open manifest), or a list of them; each gets the sections its
+        columns allow.
     out
         ``report.html``: one file, data and thumbnails inline (works from ``file://``).
         Any other path: a folder with ``index.html`` and ``thumbs/`` for larger galleries.
-    evaluation
-        ``curate evaluate``'s result JSON, shown as a table.
-    limits
-        Gallery sizes (:class:`~curate.reporting.sections.Limits`).
-    max_thumbs
-        Thumbnail budget over all manifests (default 2,000 for a file, 20,000 for a folder).
+        Default: ``NAME-report.html`` beside the first manifest.
+    config, **options
+        A :class:`ReportConfig`, or its fields as keywords (``evaluation``, ``limits``,
+        ``max_thumbs``); also ``log``, called with a line per manifest.
+    engine, ray_address
+        ``"local"`` only: DuckDB queries each manifest here; ``"ray"`` is an error.
+    progress
+        ``auto``, ``bar``, ``lines`` or ``off``: manifests done, a line at least every 25 s in
+        a log.
+    overwrite
+        Replace an existing page or folder's ``index.html``.
 
     Returns
     -------
     pathlib.Path
-        The HTML file written.
+        The HTML file written (a page, not a manifest: there are no rows to return).
     """
-    if isinstance(manifests, str | os.PathLike | Manifest):
-        manifests = [manifests]
-    out = Path(out)
+    log: Log | None = options.pop("log", None)  # type: ignore[assignment]
+    cfg = resolve_config(ReportConfig, config, options, step="report")
+    local_only("report", engine, ray_address, "DuckDB reads each manifest on this machine")
+    progress = progress_mode(progress)
+    given = manifest if isinstance(manifest, list | tuple) else [manifest]
+    if not given:
+        raise InputError("curate report needs at least one manifest (a Parquet file or folder).")
+    manifests = [open_manifest(m) for m in given]  # a missing input fails first
+    out = Path(default_report_out(manifests[0]) if out is None else out)
     folder = None if out.suffix.lower() in (".html", ".htm") else out
+    html_path = out if folder is None else folder / "index.html"
+    if html_path.exists() and not overwrite:
+        raise OutputExistsError(f"{html_path}: already exists; pass --overwrite to replace it.")
+    limits, max_thumbs = cfg.limits, cfg.max_thumbs
     if folder is not None:
         folder.mkdir(parents=True, exist_ok=True)
         limits = limits or FOLDER_LIMITS
         max_thumbs = FOLDER_MAX_THUMBS if max_thumbs is None else max_thumbs
     else:
         out.parent.mkdir(parents=True, exist_ok=True)
-    data = build_data(
-        manifests,
-        evaluation=evaluation,
-        limits=limits,
-        max_thumbs=MAX_THUMBS if max_thumbs is None else max_thumbs,
-        folder=folder,
-        log=log,
-    )
-    html_path = out if folder is None else folder / "index.html"
+    with Progress("report", len(manifests), mode=progress, unit="manifests") as bar:
+
+        def one_done(line: str) -> None:  # build_data logs one line per manifest
+            bar.advance(1)
+            if log is not None:
+                log(line)
+
+        data = build_data(
+            manifests,
+            evaluation=cfg.evaluation,
+            limits=limits,
+            max_thumbs=MAX_THUMBS if max_thumbs is None else max_thumbs,
+            folder=folder,
+            log=one_done,
+        )
     tmp = html_path.with_name(f".{html_path.name}.tmp")
     tmp.write_text(render(data), encoding="utf-8")
     os.replace(tmp, html_path)
     return html_path
 
 
-__all__ = ["FOLDER_LIMITS", "Limits", "build_data", "report"]
+__all__ = ["FOLDER_LIMITS", "Limits", "ReportConfig", "build_data", "report"]

@@ -93,7 +93,7 @@ def test_a_number_out_of_range_names_the_option(capsys, manifest: Path, tmp_path
 @pytest.mark.parametrize(
     ("args", "named"),
     [
-        (["ingest", "src"], "missing option --out; usage: curate ingest [OPTIONS] SRC --out OUT"),
+        (["evaluate", "pool"], "missing option --subset; usage: curate evaluate [OPTIONS] POOL"),
         (["prune"], "missing argument MANIFEST; usage: curate prune [OPTIONS] MANIFEST"),
         (["sql"], "missing argument QUERY; usage: curate sql [OPTIONS] QUERY"),
         (["info"], "missing argument MANIFEST; usage: curate info [OPTIONS] MANIFEST"),

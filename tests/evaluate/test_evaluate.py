@@ -21,7 +21,7 @@ def _strip_timings(result) -> list[dict]:
 def test_dropping_flipped_labels_beats_random_at_equal_budget(digits_pool, tmp_path):
     out = tmp_path / "r.json"
     result = curate.evaluate(
-        digits_pool, {"clean": "NOT flipped", "all": "TRUE"}, test_split="test", out=out
+        digits_pool, subsets={"clean": "NOT flipped", "all": "TRUE"}, test_split="test", out=out
     )
     clean, everything = result["clean"], result["all"]
     assert (
@@ -60,15 +60,17 @@ def test_random_rows_are_drawn_at_the_subset_size_from_usable_non_test_rows():
 
 def test_seeds_make_it_reproducible(digits_pool):
     spec = {"small": "label < 7 AND NOT flipped"}
-    a = curate.evaluate(digits_pool, spec, test_split="test", seeds=2)
-    b = curate.evaluate(digits_pool, spec, test_split="test", seeds=2)
+    a = curate.evaluate(digits_pool, subsets=spec, test_split="test", seeds=2)
+    b = curate.evaluate(digits_pool, subsets=spec, test_split="test", seeds=2)
     assert _strip_timings(a) == _strip_timings(b)
     assert len(a["small"]["random_accuracies"]) == 2
     assert a["small"]["random_accuracies"][0] != a["small"]["random_accuracies"][1]
 
 
 def test_stratified_random_matches_the_subsets_class_counts(digits_pool):
-    r = curate.evaluate(digits_pool, {"low": "label < 3"}, test_split="test", random="stratified")
+    r = curate.evaluate(
+        digits_pool, subsets={"low": "label < 3"}, test_split="test", random="stratified"
+    )
     low = r["low"]
     assert low["random"] == "stratified" and low["random_rows"] == low["rows"]
     # random rows from the same three classes: a 3-class test set is out of reach for both
@@ -82,7 +84,9 @@ def test_prune_output_and_its_kept_manifest_select_the_same_rows(digits_pool, tm
               kept_out=tmp_path / "kept", overwrite=True)  # fmt: skip
     kept = int(pc.sum(m.read(["keep"])["keep"]).as_py())
     r = curate.evaluate(
-        digits_pool, [f"dbp={tmp_path / 'p'}", f"ids={tmp_path / 'kept'}"], test_split="test"
+        digits_pool,
+        subsets=[f"dbp={tmp_path / 'p'}", f"ids={tmp_path / 'kept'}"],
+        test_split="test",
     )
     assert r["dbp"]["selected"] == r["ids"]["selected"] == kept
     # the prune ran on every row, test rows included: those are counted, not trained on
@@ -94,13 +98,15 @@ def test_separate_test_manifest_and_held_out_fraction(digits_pool, tmp_path):
     table = digits_table()
     is_test = pc.equal(table["split"], "test")
     test = write_manifest(table.filter(is_test), tmp_path / "test")
-    r = curate.evaluate(digits_pool, {"clean": "NOT flipped"}, test=test)
+    r = curate.evaluate(digits_pool, subsets={"clean": "NOT flipped"}, test=test)
     # the pool's rows that are the test set's ids are never trained on
     assert r.info["test"]["pool_rows_shared"] == 397 and r["clean"]["excluded"] == {"test": 397}
-    f = curate.evaluate(digits_pool, {"all": "TRUE"}, test_fraction=0.2)
+    f = curate.evaluate(digits_pool, subsets={"all": "TRUE"}, test_fraction=0.2)
     assert f.info["test"]["rows"] == round(0.2 * 1797)
     assert f["all"]["rows"] == 1797 - round(0.2 * 1797)
-    other_seed = curate.evaluate(digits_pool, {"all": "TRUE"}, test_fraction=0.2, test_seed=1)
+    other_seed = curate.evaluate(
+        digits_pool, subsets={"all": "TRUE"}, test_fraction=0.2, test_seed=1
+    )
     assert other_seed["all"]["accuracy_mean"] != f["all"]["accuracy_mean"]
 
 
@@ -115,7 +121,7 @@ def test_rows_with_an_error_or_no_embedding_are_counted_as_excluded(tmp_path):
         table.schema.get_field_index("embedding"), table.schema.field("embedding"), emb
     )
     pool = write_manifest(table.append_column("error", error), tmp_path / "pool")
-    r = curate.evaluate(pool, {"first": "id < 'd0100'"}, test_split="test", seeds=1)
+    r = curate.evaluate(pool, subsets={"first": "id < 'd0100'"}, test_split="test", seeds=1)
     first = r["first"]
     assert first["excluded"] == {"error": 5, "invalid_embedding:null": 4}
     assert first["rows"] == first["random_rows"] == 91

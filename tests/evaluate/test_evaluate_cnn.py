@@ -16,8 +16,8 @@ def digits_images(tmp_path_factory):
 
 def test_cnn_on_pixels_is_seeded_and_compared_with_random(digits_images):
     kw = dict(test_split="test", model="cnn", epochs=2, seeds=1, device="cpu", threads=1)
-    a = curate.evaluate(digits_images, {"clean": "NOT flipped"}, **kw)
-    b = curate.evaluate(digits_images, {"clean": "NOT flipped"}, **kw)
+    a = curate.evaluate(digits_images, subsets={"clean": "NOT flipped"}, **kw)
+    b = curate.evaluate(digits_images, subsets={"clean": "NOT flipped"}, **kw)
     clean = a["clean"]
     assert clean["accuracies"] == b["clean"]["accuracies"]
     assert clean["random_rows"] == clean["rows"] and len(clean["random_accuracies"]) == 1
@@ -26,4 +26,4 @@ def test_cnn_on_pixels_is_seeded_and_compared_with_random(digits_images):
 
 def test_cnn_needs_images(digits_pool):
     with pytest.raises(ManifestError, match=r"--model cnn trains on pixels.*no 'image' column"):
-        curate.evaluate(digits_pool, ["all=TRUE"], test_split="test", model="cnn")
+        curate.evaluate(digits_pool, subsets=["all=TRUE"], test_split="test", model="cnn")

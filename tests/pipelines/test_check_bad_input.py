@@ -98,3 +98,20 @@ def test_bad_options_fail_before_work(tmp_path):
     check(planted.path, tmp_path / "c", **OFF)
     with pytest.raises(Exception, match="--overwrite"):
         check(planted.path, tmp_path / "c", **OFF)
+
+
+def test_check_without_out_writes_beside_its_input_and_the_cli_keeps_only_a_summary(tmp_path):
+    from typer.testing import CliRunner
+
+    from curate.cli.app import app
+
+    planted = build(tmp_path / "pool", images=False)
+    src = planted.path
+    m = check(src, **OFF)
+    assert m.path == tmp_path / "pool-checked" and m.num_rows == open_manifest(src).num_rows
+    res = CliRunner().invoke(app, ["check", str(src), "--progress", "off"])
+    assert res.exit_code == 0, res.output
+    assert "no --out" in res.output and sorted(p.name for p in tmp_path.iterdir()) == [
+        "pool",
+        "pool-checked",
+    ]

@@ -118,8 +118,8 @@ def _scored(tmp_path) -> Manifest:
 def test_mistakes_splits_errors_into_valid_labels_label_errors_and_mistakes(tmp_path):
     m = _scored(tmp_path)
     pred = np.eye(3, dtype=np.float32)[[0, 1, 1, 0, 0, 1]]
-    r = mistakes(m, pred_probs=pred, out=tmp_path / "out")
-    assert r.table.column("mistake_kind").to_pylist() == [
+    r = mistakes(m, tmp_path / "out", pred_probs=pred)
+    assert r.column("mistake_kind").to_pylist() == [
         "correct",
         "in_label_set",
         "correct",
@@ -127,7 +127,7 @@ def test_mistakes_splits_errors_into_valid_labels_label_errors_and_mistakes(tmp_
         "mistake",
         "mistake",
     ]
-    s = r.summary
+    s = r.run_info["counts"]
     assert s["accuracy"] == 2 / 6 and s["real_rows"] == 5 and s["real_accuracy"] == 3 / 5
     assert s["counts"] == {"correct": 2, "in_label_set": 1, "label_error": 1, "mistake": 2}
     assert "mistake_kind" in Manifest(tmp_path / "out").schema.names

@@ -7,12 +7,16 @@ import re
 import shutil
 import time
 from collections.abc import Iterator
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from curate.engines import local_only
+from curate.engines.options import progress_mode
+from curate.engines.progress import Progress
 from curate.errors import InputError, OutputExistsError
 from curate.manifests import schema as S
 from curate.manifests.ingest.base import (
@@ -28,6 +32,7 @@ from curate.manifests.ingest.ids import IdChecker
 from curate.manifests.ingest.images import WorkerPool
 from curate.manifests.io import Manifest, ManifestWriter
 from curate.manifests.runinfo import make_run_info
+from curate.manifests.writer import default_out
 
 #: The kind of each message in an ``error`` cell: ``kind: detail[; kind: detail]``.
 _KIND = re.compile(r"(?:^|; )([a-z][a-z0-9_]*):")
@@ -52,6 +57,18 @@ def failure_counts(errors: pa.ChunkedArray | pa.Array) -> dict[str, int]:
         for kind in _KIND.findall(message) or ["error"]:
             counts[kind] = counts.get(kind, 0) + 1
     return counts
+
+
+def default_source_out(src: str | os.PathLike) -> Path:
+    """Where ingest writes without ``out``: ``NAME-ingested`` beside the source (a folder,
+    or a file without its suffix), ``NAME-ingested.parquet`` for ``NAME.parquet``; a glob
+    is named by its folder (``shards/*.tar`` -> ``shards-ingested``)."""
+    p = Path(src)
+    while is_glob(p):
+        p = p.parent
+    if p.suffix == ".parquet" or not p.suffix:
+        return default_out(p, "ingested")
+    return p.with_name(f"{p.stem}-ingested")
 
 
 def _check_paths(src: Path, out: Path, overwrite: bool) -> None:
@@ -172,11 +189,14 @@ def _conform_schema(tables: Iterator[pa.Table], names: list[str] | None) -> Iter
 
 def ingest(
     src: str | os.PathLike,
-    out: str | os.PathLike,
+    out: str | os.PathLike | None = None,
     *,
-    format: str | None = None,
-    overwrite: bool = False,
     config: IngestConfig | None = None,
+    engine: str = "local",
+    ray_address: str | None = None,
+    progress: bool | str = "auto",
+    overwrite: bool = False,
+    format: str | None = None,
     **options: Any,
 ) -> Manifest:
     """Ingest a dataset into a manifest at ``out`` and return it.
@@ -188,14 +208,22 @@ def ingest(
         WebDataset ``.tar`` shards (a file, a folder or a glob), or ``.npz``/``.npy`` arrays.
     out
         A directory of Parquet shards, or one ``.parquet`` file; ``run.json`` goes beside it.
-    format
-        One of ``imagefolder``, ``parquet``, ``hf``, ``webdataset``, ``numpy``; None detects it.
-    overwrite
-        Replace ``out`` if it exists (otherwise an existing output is an error).
+        Default: ``NAME-ingested`` beside the source (``NAME-ingested.parquet`` for a
+        ``NAME.parquet`` file; a glob's folder names it).
     config
         An :class:`IngestConfig`; or give its fields as keyword ``options``
         (``column_map=``, ``embeddings=``, ``embedding_column=``, ``workers=``, ``split=``,
         ``labels=``, ``class_names=``, ``batch_size=``, ``rows_per_shard=``, ``verify_images=``).
+    engine, ray_address
+        ``"local"`` only: ingest reads one source on this machine (its image decode runs in
+        ``workers`` processes); the steps after it run on Ray. ``"ray"`` is an error saying so.
+    progress
+        ``auto``, ``bar``, ``lines`` or ``off``: rows read, with a line at least every 25 s in
+        a log.
+    overwrite
+        Replace ``out`` if it exists (otherwise an existing output is an error).
+    format
+        One of ``imagefolder``, ``parquet``, ``hf``, ``webdataset``, ``numpy``; None detects it.
 
     Returns
     -------
@@ -207,6 +235,10 @@ def ingest(
         config = IngestConfig.from_options(options)
     elif options:
         raise TypeError("give either config= or keyword options, not both")
+    local_only("ingest", engine, ray_address, "it reads one source on this machine, decoding "
+               "images in --workers processes")  # fmt: skip
+    progress = progress_mode(progress)
+    out = default_source_out(src) if out is None else out
     src_path, out_path = Path(src), Path(out)
     _check_paths(src_path, out_path, overwrite)
     name = format or detect_format(src_path)
@@ -215,9 +247,14 @@ def ingest(
     with WorkerPool(config.workers).start() as pool:
         ctx = IngestContext(src=src_path, config=config, pool=pool)
         run = _Run(ctx, out_path, adapter, overwrite)
+        bar = Progress(f"ingest {name}", adapter.num_rows(ctx), mode=progress)
         try:
-            for table in _conform_schema(adapter.read(ctx), config.class_names):
-                run.add(table)
+            with ExitStack() as shown:  # shown from the first rows: a bad source is one line
+                for table in _conform_schema(adapter.read(ctx), config.class_names):
+                    if not bar.started:
+                        shown.enter_context(bar)
+                    run.add(table)
+                    bar.advance(table.num_rows)
             if run.rows == 0:
                 raise InputError(
                     f"{src_path}: the input holds no rows (no samples found as {name}); "

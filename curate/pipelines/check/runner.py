@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import tempfile
 from pathlib import Path
 
 from curate.config import resolve_config
@@ -15,6 +14,7 @@ from curate.engines.workers import workers_for
 from curate.errors import InputError
 from curate.manifests.io import IN_PROGRESS, Manifest, open_manifest, prepare_output
 from curate.manifests.runinfo import fingerprint, read_run_json
+from curate.manifests.writer import default_out
 from curate.pipelines.check.config import CheckConfig
 from curate.pipelines.check.links import CheckLinks
 from curate.pipelines.check.pixel_step import PixelChecks
@@ -81,8 +81,7 @@ def check(
         an ``embedding`` column (``curate embed``) for the embedding checks; ``split`` for
         leakage between splits.
     out
-        Output manifest (every row). None: a temporary directory (its path is the returned
-        manifest's; nothing removes it for you).
+        Output manifest (every row); default ``NAME-checked`` beside the input.
     config, **options
         A :class:`CheckConfig`, or its fields as keywords (``test_split``, ``against``,
         ``near_dup_threshold``, ``phash_max_distance``, ``outlier_percentile``, ...).
@@ -103,7 +102,7 @@ def check(
     check_engine(engine)
     m = open_manifest(manifest).validate()
     plan = make_plan(m, cfg)
-    out = Path(tempfile.mkdtemp(prefix="curate-check-")) / "checked" if out is None else Path(out)
+    out = Path(default_out(m.path, "checked") if out is None else out)
     if not overwrite:
         prepare_output(out, resume=True)  # an existing, finished output fails before any work
     opts = {"engine": engine, "ray_address": ray_address, "progress": progress}

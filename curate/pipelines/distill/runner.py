@@ -12,7 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from curate.config import resolve_config
-from curate.engines import check_engine
+from curate.engines import local_only
 from curate.engines.options import progress_mode
 from curate.engines.progress import Progress
 from curate.errors import InputError
@@ -151,11 +151,8 @@ def distill(
     cfg = resolve_config(DistillConfig, config, options, step="distill")
     if not callable(progress):
         progress = progress_mode(progress)  # a bad mode fails before any work
-    if check_engine(engine) != "local":
-        raise InputError(
-            "distill runs in one process (one optimisation of the synthetic images): use "
-            "engine='local' and device='cuda' for a GPU."
-        )
+    local_only("distill", engine, ray_address, "one optimisation of the synthetic images; "
+               "device='cuda' for a GPU")  # fmt: skip
     t_start = time.perf_counter()
     src = open_manifest(manifest)
     out = out if out is not None else default_out(src.path, "distilled")
