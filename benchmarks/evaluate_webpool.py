@@ -131,7 +131,7 @@ def cnn_check(parts: dict[str, Path], work: Path, *, keep: float, seeds: int, ep
         runs = work / f"runs-{name}"
         subsets = {m: str(runs / f"{m}-{keep}-s0") for m in METHODS if m != "prototypes-easy"}
         result = curate.evaluate(parts[name], subsets=subsets, test=parts["test"], model="cnn",
-                                 seeds=seeds, epochs=epochs, threads=2,
+                                 seeds=seeds, epochs=epochs, threads=2, overwrite=True,
                                  out=runs / f"evaluate-cnn-{keep}.json", log=print)  # fmt: skip
         print(f"\n## CNN, {name} pool, keep {keep}")
         for r in result.results:
@@ -197,7 +197,7 @@ def main() -> None:
         print(f"{name}: {len(subsets)} subsets pruned in {time.perf_counter() - t0:.0f}s")
         t0 = time.perf_counter()
         result = curate.evaluate(parts[name], subsets=subsets, test=parts["test"], seeds=args.seeds,
-                                 out=work / "evaluate.json", log=print)  # fmt: skip
+                                 out=work / "evaluate.json", log=print, overwrite=True)  # fmt: skip
         print(f"{name} evaluated in {time.perf_counter() - t0:.0f}s", flush=True)
         md = table(result.results)
         (work / "table.md").write_text(md + "\n")

@@ -112,7 +112,7 @@ def phase_report(path: Path, out: Path) -> dict:
     from curate.reporting import report
 
     t0 = time.perf_counter()
-    page = report([path], out)
+    page = report([path], out, overwrite=True)
     weight = sum(f.stat().st_size for f in out.rglob("*")) if out.is_dir() else page.stat().st_size
     return {
         "seconds": time.perf_counter() - t0,

@@ -52,6 +52,7 @@ result = curate.evaluate(
     subsets={"clean": "NOT flipped AND split = 'train'", "dbp-0.5": out / "dbp"},
     test_split="test",
     out=out / "evaluate.json",
+    overwrite=True,
 )
 print("\n".join([*text_lines(result), *exclusion_notes(result)]))
 print(f"per-class accuracy and the raw per-seed numbers: {out / 'evaluate.json'}")

@@ -57,7 +57,7 @@ def main(out: Path) -> None:
     curate.label_issues(src, out / "label-issues", features="embedding", overwrite=True)
     prune(out / "label-issues", out / "pruned", keep=0.5, method="dbp", k=10, dedup_eps=0.02,
           overwrite=True)  # fmt: skip
-    page = report([out / "label-issues", out / "pruned"], out / "report.html")
+    page = report([out / "label-issues", out / "pruned"], out / "report.html", overwrite=True)
     print(f"{page} ({page.stat().st_size / 1e6:.2f} MB): open file://{page.resolve()}")
 
 
