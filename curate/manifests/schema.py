@@ -92,6 +92,12 @@ def validate_schema(
 ) -> None:
     """Raise :class:`ManifestError` if a required column is missing or a known one mistyped."""
     names = set(schema.names)
+    twice = sorted({n for n in schema.names if schema.names.count(n) > 1})
+    if twice:
+        raise ManifestError(
+            f"{source}: column name(s) {', '.join(map(repr, twice))} appear more than once; "
+            "rename or drop the copies (every column of a manifest has one name)."
+        )
     missing = [c for c in required if c not in names]
     if missing:
         raise ManifestError(

@@ -166,3 +166,15 @@ def test_list_and_struct_columns_are_compressed_on_disk(tmp_path: Path) -> None:
     codecs = {meta.column(c).path_in_schema: meta.column(c).compression for c in range(4)}
     assert set(codecs.values()) == {"SNAPPY"}, codecs
     assert m.read().column("soft_classes").equals(table.column("soft_classes"))
+
+
+def test_a_column_name_twice_is_one_clear_error(tmp_path):
+    import pyarrow.parquet as pq
+
+    (tmp_path / "m").mkdir()
+    t = pa.Table.from_arrays(
+        [pa.array(["a"]), pa.array([1]), pa.array([2])], names=["id", "x", "x"]
+    )
+    pq.write_table(t, tmp_path / "m" / "part-00000.parquet")
+    with pytest.raises(ManifestError, match="'x' appear more than once"):
+        open_manifest(tmp_path / "m").validate()

@@ -4,10 +4,12 @@ the labels it would correct.
 
 Which is more often right, the teacher or the given labels? Neither is the truth, but the
 posterior weighs both: the mean posterior probability of the teacher's top-1 estimates the
-teacher's accuracy, that of the given label the labels' accuracy (on the validation splits
-these estimates land within a few points of the true figures, where the teacher's raw
-agreement with noisy labels and cleanlab's trace of the joint both fall far below them:
-BENCHMARKS.md, Relabel). A teacher estimated right less often than the labels is weaker than
+teacher's accuracy, that of the given label the labels' accuracy. On the 5,000-row Fashion-MNIST
+validation split they came within 5 points of the true figures at 0% and 20% noise, but at
+symmetric 40% the teacher's estimate was 22 points low (0.54 against a true 0.76), so the
+check can warn about a teacher that is in fact stronger (BENCHMARKS.md, Relabel). The
+teacher's raw agreement with noisy labels and cleanlab's trace of the joint fall further below
+the truth. A teacher estimated right less often than the labels is weaker than
 the labels on this data: its soft labels should lean on the given label, and ReLabel's
 pure-teacher target would rewrite labels that were right. That is reported as a
 :class:`WeakTeacherWarning` naming the figures (``weak_teacher="warn"``, the default), an
