@@ -34,13 +34,7 @@ def find_label_issues(
         ``label_quality`` (lower is worse), ``is_label_issue``, ``suggested_label``,
         ``suggested_confidence`` per row and ``num_issues``.
     """
-    labels = np.asarray(labels)
-    pred_probs = np.asarray(pred_probs)
-    if pred_probs.ndim != 2 or len(pred_probs) != len(labels):
-        raise ValueError(
-            f"pred_probs has shape {pred_probs.shape} for {len(labels)} labels: one row of "
-            "class probabilities per label."
-        )
+    labels, pred_probs = checked(labels, pred_probs)
     return rank_in_memory(labels, pred_probs, method=method, rank_by=rank_by)
 
 
@@ -55,6 +49,35 @@ def soft_labels(
     given ``labels`` through the noise channel cleanlab's confident joint estimates from the
     same predictions (``prior`` pseudo-rows per class trust the labels more; ``temperature``
     softens the teacher), as ``curate relabel`` computes its global soft label."""
+    labels, pred_probs = checked(labels, pred_probs)
     channel = estimate_channel(labels, pred_probs, prior=prior)
-    return posterior_probs(np.asarray(pred_probs), np.asarray(labels), channel,
-                           temperature=temperature)  # fmt: skip
+    return posterior_probs(pred_probs, labels, channel, temperature=temperature)
+
+
+def checked(labels: np.ndarray, pred_probs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``labels`` as int64 class indices ``(n,)`` and ``pred_probs`` as float ``(n, C)``, or a
+    ValueError that says which argument is wrong and how (before cleanlab sees them)."""
+    labels, pred_probs = np.asarray(labels), np.asarray(pred_probs, dtype=np.float64)
+    if labels.ndim != 1:
+        raise ValueError(f"labels has shape {labels.shape}: pass one class index per row, (n,).")
+    if pred_probs.ndim != 2 or len(pred_probs) != len(labels):
+        raise ValueError(
+            f"pred_probs has shape {pred_probs.shape} for {len(labels)} labels: one row of "
+            "class probabilities per label."
+        )
+    n_classes = pred_probs.shape[1]
+    as_int = labels.astype(np.int64, copy=False) if labels.dtype.kind in "iub" else None
+    if labels.dtype.kind == "f" and np.isfinite(labels).all() and (labels == labels.round()).all():
+        as_int = labels.astype(np.int64)
+    if as_int is None or (len(as_int) and (as_int.min() < 0 or as_int.max() >= n_classes)):
+        raise ValueError(
+            f"labels must be class indices 0..{n_classes - 1} (pred_probs has {n_classes} "
+            "columns); map class names to indices first, in pred_probs' column order."
+        )
+    bad = np.flatnonzero(~np.isfinite(pred_probs).all(axis=1))
+    if len(bad):
+        raise ValueError(
+            f"pred_probs row {bad[0]} (and {len(bad) - 1} more) is not finite: drop those rows "
+            "from both arrays, or give them a prediction."
+        )
+    return as_int, pred_probs

@@ -103,3 +103,18 @@ def test_ingest_evaluate_and_report_take_the_shape_too(tmp_path, capsys):
     assert page == tmp_path / "pool-report.html" and page.exists()
     with pytest.raises(curate.errors.OutputExistsError, match="--overwrite"):
         curate.report([embedded], page)
+
+
+@pytest.mark.parametrize(
+    ("labels", "probs", "says"),
+    [
+        ([0, 1, 5], np.full((3, 3), 1 / 3), "class indices 0..2"),
+        (["cat", "dog", "cat"], np.full((3, 3), 1 / 3), "map class names to indices"),
+        ([0, 1, 2], np.full((2, 3), 1 / 3), "one row of class probabilities per label"),
+        ([0, 1, 2], np.where(np.eye(3), np.nan, 0.5), "row 0 (and 2 more) is not finite"),
+    ],
+)
+def test_array_functions_name_what_is_wrong_with_their_input(labels, probs, says):
+    for fn in (curate.find_label_issues, curate.soft_labels):
+        with pytest.raises(ValueError, match=says.replace("(", r"\(").replace(")", r"\)")):
+            fn(np.asarray(labels), probs)
