@@ -8,6 +8,8 @@ fields of the step's config dataclass; an omitted ``out`` is written beside the 
 
 __version__ = "0.1.0"
 
+
+from curate import _threads as _threads  # first: OpenMP's wait policy, before torch loads
 from curate.arrays import find_label_issues, soft_labels
 from curate.evaluation.distill_eval import distill_eval
 from curate.evaluation.harness import evaluate
