@@ -3,7 +3,7 @@ manifest over a loopback server; both show the sections a manifest's columns all
 
 The step a user calls is ``curate.report`` (:func:`curate.reporting.build.report`)."""
 
-from curate.reporting.build import FOLDER_LIMITS, build_data, report
+from curate.reporting.build import FOLDER_LIMITS, ReportConfig, build_data, report
 from curate.reporting.sections import Limits
 
-__all__ = ["FOLDER_LIMITS", "Limits", "build_data", "report"]
+__all__ = ["FOLDER_LIMITS", "Limits", "ReportConfig", "build_data", "report"]
