@@ -195,8 +195,11 @@ def _batches(m: Manifest, rows, opts) -> Iterator[tuple[pa.Table, Any]]:
 
 
 #: Output batches are gathered up to this many rows or bytes before a write, so a step with
-#: small batches (embed: one forward pass, 256 rows) still writes few, large row groups.
-WRITE_ROWS, WRITE_BYTES = 16_384, 32 << 20
+#: small batches (embed: one forward pass, 256 rows) still writes few, large row groups. The
+#: window also bounds memory: while batches wait, the allocators cannot reuse the pages around
+#: them, so each waiting 64-row relabel batch held ~7 MB more (16,384 rows: 2.3 GB at
+#: 10,000 rows; 2,048 rows: flat at 1.37 GB after 60 batches; BENCHMARKS.md, Relabel).
+WRITE_ROWS, WRITE_BYTES = 2_048, 32 << 20
 
 
 def _run_shard(step: Step, m: Manifest, writer: ManifestWriter, index: int, rows, opts) -> None:
