@@ -134,6 +134,11 @@ class SharedStore(StoredBackbone):
     store: dict = {}  # shared by every instance, on purpose
 
 
+def loadavg() -> list[str]:
+    """The 1, 5 and 15 minute load averages (the machine is shared: every timing needs them)."""
+    return Path("/proc/loadavg").read_text().split()[:3]
+
+
 def study_rows(n: int, args) -> np.ndarray:
     return np.sort(np.random.default_rng(args.subset_seed).choice(n, args.train_rows, False))
 
@@ -231,7 +236,7 @@ def setting_row(name: str, outs: dict, truth, flipped) -> dict:
            "input": info["input"], "choice": info.get("teacher_choice"),
            "evidence": {k: v for k, v in info.get("evidence", {}).items() if k != "noise_matrix"},
            "posterior": teacher_scores(post, truth, flipped),
-           "loadavg": Path("/proc/loadavg").read_text().split()[:3]}  # fmt: skip
+           "loadavg": loadavg()}  # fmt: skip
     if "teacher" in outs:
         row["teacher_only"] = teacher_scores(outs["teacher"], truth, flipped)
     return row
@@ -255,13 +260,17 @@ def run_dataset(args) -> dict:
         name = f"{kind}-{round(rate * 100)}"
         if name not in args.settings:
             continue
-        print(name, flush=True)
+        start, load_start = time.perf_counter(), loadavg()
+        print(f"{name} start {time.strftime('%H:%M:%S')} load {load_start}", flush=True)
         noisy, flipped = inject(ytr, rate, kind, confusable, seed=args.noise_seed)
         given = write(xtr, noisy, names, work / f"{name}-given")
         outs = relabel_setting(given, work / f"{name}-relabeled", cfg, args.arms)
         row = setting_row(name, outs, ytr, flipped)
         print(json.dumps(row), flush=True)
         row.update(students(outs, args.arms, test, args))
+        row.update(load_start=load_start, load_end=loadavg(),
+                   wall_s=round(time.perf_counter() - start, 1))  # fmt: skip
+        print(f"{name} end {time.strftime('%H:%M:%S')} load {row['load_end']}", flush=True)
         result["settings"].append(row)
         if args.out:  # a partial result survives an interrupted run
             Path(args.out).write_text(json.dumps(result, indent=1))
@@ -417,7 +426,7 @@ def main() -> None:
         result = train_classifier(args)
     else:
         result = run_dataset(args)
-    result["loadavg"] = Path("/proc/loadavg").read_text().split()[:3]
+    result["loadavg"] = loadavg()
     result["date"] = time.strftime("%Y-%m-%d %H:%M")
     text = json.dumps(result, indent=1)
     print(text)
