@@ -84,6 +84,11 @@ def load(dataset: str):
     return u8(train[0]), train[1], u8(test[0]), test[1], [str(k) for k in range(10)]
 
 
+def setting_names() -> dict[str, tuple[float, str]]:
+    """``{"symmetric-20": (0.2, "symmetric"), ...}``, in :data:`SETTINGS`' order."""
+    return {f"{kind}-{round(rate * 100)}": (rate, kind) for rate, kind in SETTINGS}
+
+
 def inject(labels: np.ndarray, rate: float, kind: str, confusable: dict, seed: int):
     """Noisy labels and the flipped mask: ``rate`` of the rows (exactly, seeded) flipped,
     drawn independently of any plain ``default_rng(seed)`` sample (:data:`NOISE_STREAM`)."""
@@ -256,10 +261,8 @@ def run_dataset(args) -> dict:
     cfg = RelabelConfig(teacher=args.teacher, image_size=args.image_size, device="cpu",
                         weak_teacher="proceed")  # fmt: skip
     result = {"dataset": args.dataset, "protocol": protocol(args), "settings": []}
-    for rate, kind in SETTINGS:
-        name = f"{kind}-{round(rate * 100)}"
-        if name not in args.settings:
-            continue
+    for name in args.settings:  # in the order given: the first to finish reach disk first
+        rate, kind = setting_names()[name]
         start, load_start = time.perf_counter(), loadavg()
         print(f"{name} start {time.strftime('%H:%M:%S')} load {load_start}", flush=True)
         noisy, flipped = inject(ytr, rate, kind, confusable, seed=args.noise_seed)
@@ -400,8 +403,8 @@ def parse_args():
     p.add_argument("--width", type=int, default=16)
     p.add_argument("--crop-min", type=float, default=0.25)
     p.add_argument("--flip", type=float, default=None, help="default: 0.5 fashion, 0 mnist")
-    p.add_argument("--settings", nargs="+", default=[f"{k}-{round(r * 100)}" for r, k in SETTINGS],
-                   help="noise settings to run (default all): none-0 symmetric-20 ...")  # fmt: skip
+    p.add_argument("--settings", nargs="+", default=list(setting_names()), choices=setting_names(),
+                   help="noise settings to run, in this order (default all)")  # fmt: skip
     p.add_argument(
         "--train-classifier",
         action="store_true",
