@@ -84,6 +84,11 @@ def load(dataset: str):
     return u8(train[0]), train[1], u8(test[0]), test[1], [str(k) for k in range(10)]
 
 
+def setting_names() -> dict[str, tuple[float, str]]:
+    """``{"symmetric-20": (0.2, "symmetric"), ...}``, in :data:`SETTINGS`' order."""
+    return {f"{kind}-{round(rate * 100)}": (rate, kind) for rate, kind in SETTINGS}
+
+
 def inject(labels: np.ndarray, rate: float, kind: str, confusable: dict, seed: int):
     """Noisy labels and the flipped mask: ``rate`` of the rows (exactly, seeded) flipped,
     drawn independently of any plain ``default_rng(seed)`` sample (:data:`NOISE_STREAM`)."""
@@ -132,6 +137,11 @@ class SharedStore(StoredBackbone):
     """Every backbone of the run shares one content-keyed store of feature maps."""
 
     store: dict = {}  # shared by every instance, on purpose
+
+
+def loadavg() -> list[str]:
+    """The 1, 5 and 15 minute load averages (the machine is shared: every timing needs them)."""
+    return Path("/proc/loadavg").read_text().split()[:3]
 
 
 def study_rows(n: int, args) -> np.ndarray:
@@ -231,7 +241,7 @@ def setting_row(name: str, outs: dict, truth, flipped) -> dict:
            "input": info["input"], "choice": info.get("teacher_choice"),
            "evidence": {k: v for k, v in info.get("evidence", {}).items() if k != "noise_matrix"},
            "posterior": teacher_scores(post, truth, flipped),
-           "loadavg": Path("/proc/loadavg").read_text().split()[:3]}  # fmt: skip
+           "loadavg": loadavg()}  # fmt: skip
     if "teacher" in outs:
         row["teacher_only"] = teacher_scores(outs["teacher"], truth, flipped)
     return row
@@ -251,17 +261,19 @@ def run_dataset(args) -> dict:
     cfg = RelabelConfig(teacher=args.teacher, image_size=args.image_size, device="cpu",
                         weak_teacher="proceed")  # fmt: skip
     result = {"dataset": args.dataset, "protocol": protocol(args), "settings": []}
-    for rate, kind in SETTINGS:
-        name = f"{kind}-{round(rate * 100)}"
-        if name not in args.settings:
-            continue
-        print(name, flush=True)
+    for name in args.settings:  # in the order given: the first to finish reach disk first
+        rate, kind = setting_names()[name]
+        start, load_start = time.perf_counter(), loadavg()
+        print(f"{name} start {time.strftime('%H:%M:%S')} load {load_start}", flush=True)
         noisy, flipped = inject(ytr, rate, kind, confusable, seed=args.noise_seed)
         given = write(xtr, noisy, names, work / f"{name}-given")
         outs = relabel_setting(given, work / f"{name}-relabeled", cfg, args.arms)
         row = setting_row(name, outs, ytr, flipped)
         print(json.dumps(row), flush=True)
         row.update(students(outs, args.arms, test, args))
+        row.update(load_start=load_start, load_end=loadavg(),
+                   wall_s=round(time.perf_counter() - start, 1))  # fmt: skip
+        print(f"{name} end {time.strftime('%H:%M:%S')} load {row['load_end']}", flush=True)
         result["settings"].append(row)
         if args.out:  # a partial result survives an interrupted run
             Path(args.out).write_text(json.dumps(result, indent=1))
@@ -391,8 +403,8 @@ def parse_args():
     p.add_argument("--width", type=int, default=16)
     p.add_argument("--crop-min", type=float, default=0.25)
     p.add_argument("--flip", type=float, default=None, help="default: 0.5 fashion, 0 mnist")
-    p.add_argument("--settings", nargs="+", default=[f"{k}-{round(r * 100)}" for r, k in SETTINGS],
-                   help="noise settings to run (default all): none-0 symmetric-20 ...")  # fmt: skip
+    p.add_argument("--settings", nargs="+", default=list(setting_names()), choices=setting_names(),
+                   help="noise settings to run, in this order (default all)")  # fmt: skip
     p.add_argument(
         "--train-classifier",
         action="store_true",
@@ -417,7 +429,7 @@ def main() -> None:
         result = train_classifier(args)
     else:
         result = run_dataset(args)
-    result["loadavg"] = Path("/proc/loadavg").read_text().split()[:3]
+    result["loadavg"] = loadavg()
     result["date"] = time.strftime("%Y-%m-%d %H:%M")
     text = json.dumps(result, indent=1)
     print(text)
