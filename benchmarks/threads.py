@@ -56,9 +56,13 @@ while True:
 """
 
 
+def default_env() -> dict[str, str]:
+    """This environment without any OpenMP wait setting: the runtime's own default."""
+    return {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")}
+
+
 def case(policy: str, work: str) -> tuple[float, float]:
-    env = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")}
-    out = subprocess.run([sys.executable, "-c", CHILD, policy, work], env=env,
+    out = subprocess.run([sys.executable, "-c", CHILD, policy, work], env=default_env(),
                          capture_output=True, text=True, check=True)  # fmt: skip
     wall, cpu = map(float, out.stdout.split()[-2:])
     return wall, cpu
@@ -80,8 +84,7 @@ def main() -> None:
     for beside in ("alone", "beside a 2-thread torch process"):
         rival = None
         if beside != "alone":  # the competitor keeps its default policy: an ordinary job
-            env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
-            rival = subprocess.Popen([sys.executable, "-c", COMPETITOR], env=env)
+            rival = subprocess.Popen([sys.executable, "-c", COMPETITOR], env=default_env())
             time.sleep(3)
         try:
             for work in args.work:

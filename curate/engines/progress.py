@@ -67,15 +67,8 @@ class Progress:
         self._task = None
         self._ticker: threading.Thread | None = None
         self._stop = threading.Event()
-        self._entered = False
-
-    @property
-    def started(self) -> bool:
-        """Whether the bar or the log lines have begun (``with`` entered)."""
-        return self._entered
 
     def __enter__(self) -> Progress:
-        self._entered = True
         if self.mode == "bar":
             self._start_bar()
         elif self.mode == "lines":

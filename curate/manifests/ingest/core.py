@@ -250,8 +250,8 @@ def ingest(
         bar = Progress(f"ingest {name}", adapter.num_rows(ctx), mode=progress)
         try:
             with ExitStack() as shown:  # shown from the first rows: a bad source is one line
-                for table in _conform_schema(adapter.read(ctx), config.class_names):
-                    if not bar.started:
+                for i, table in enumerate(_conform_schema(adapter.read(ctx), config.class_names)):
+                    if i == 0:
                         shown.enter_context(bar)
                     run.add(table)
                     bar.advance(table.num_rows)
